@@ -1,0 +1,1 @@
+"""CLI sub-commands, one module per concept; each defines `register(group)`."""

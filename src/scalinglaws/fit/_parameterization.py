@@ -1,0 +1,144 @@
+"""Mapping between a law and the unconstrained vector an optimiser works on.
+
+Free coefficients live in unconstrained space through each constraint's bijection
+(log for positive coefficients, logit for intervals); fixed coefficients stay in the
+template law; tied coefficients follow their leader (e.g. alpha = beta, as in Muennighoff et
+al. 2023).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
+
+from ..laws import AbstractLaw
+
+
+class Parameterization(eqx.Module):
+    """Which coefficients are free, fixed or tied, and how free ones map to R^n.
+
+    **Fields:** `template` (a law holding the fixed values), `free` (names optimised),
+    `ties` (pairs `(follower, leader)`, leader free).
+    """
+
+    template: AbstractLaw
+    free: tuple[str, ...] = eqx.field(static=True)
+    ties: tuple[tuple[str, str], ...] = eqx.field(static=True)
+
+    @property
+    def fixed(self) -> tuple[str, ...]:
+        tied = {f for f, _ in self.ties}
+        return tuple(n for n in self.template.coefficient_names() if n not in self.free and n not in tied)
+
+    def _constraint(self, name: str):
+        return self.template.coefficient_constraint(name)
+
+    def law(self, natural: Mapping[str, Array]) -> AbstractLaw:
+        """The law with free coefficients set to `natural` (natural units), ties applied."""
+        values = {name: natural[name] for name in self.free}
+        for follower, leader in self.ties:
+            values[follower] = values[leader]
+        return self.template.replace(**values)
+
+    def natural(self, u: Array) -> dict[str, Array]:
+        """Unconstrained vector -> free coefficients in natural units."""
+        return {name: self._constraint(name).forward(u[..., i]) for i, name in enumerate(self.free)}
+
+    def unconstrained(self, natural: Mapping[str, Array]) -> Array:
+        """Free coefficients in natural units -> unconstrained vector (values on or beyond the
+        boundary of the support, such as Epoch's grid value alpha = 0, are moved inside)."""
+        columns = [
+            self._constraint(name).inverse(jnp.asarray(_interior(self.template, name, natural[name])))
+            for name in self.free
+        ]
+        return jnp.stack(columns, axis=-1)
+
+    def law_from_unconstrained(self, u: Array) -> AbstractLaw:
+        return self.law(self.natural(u))
+
+
+def make_parameterization(
+    law: AbstractLaw,
+    fix: Mapping[str, float] | None = None,
+    tie: Mapping[str, str] | None = None,
+) -> Parameterization:
+    """Validate `fix` and `tie` against `law` and build a [`Parameterization`][].
+
+    `fix` maps coefficient -> value; `tie` maps follower -> leader (`{"beta": "alpha"}`
+    sets beta = alpha).
+    """
+    names = law.coefficient_names()
+    fix = dict(fix or {})
+    tie = dict(tie or {})
+    law_name = type(law).__name__
+    for argument, keys in (("fix", list(fix)), ("tie", list(tie) + list(tie.values()))):
+        unknown = sorted({k for k in keys if k not in names})
+        if unknown:
+            raise ValueError(
+                f"{argument}: unknown coefficient(s) {unknown} for law {law_name}; "
+                f"its coefficients are {list(names)}."
+            )
+    for name, value in fix.items():
+        value = float(value)
+        constraint = law.coefficient_constraint(name)
+        closure_ok = bool(constraint(value)) or _on_boundary(constraint, value)
+        if not np.isfinite(value) or not closure_ok:
+            raise ValueError(
+                f"fix: {name}={value!r} is outside the support of {name} ({constraint}) for law {law_name}."
+            )
+    both = sorted(set(fix) & set(tie))
+    if both:
+        raise ValueError(f"fix/tie: {both} are both fixed and tied; choose one.")
+    # Resolve chains (a -> b -> c) to their root, and reject cycles.
+    resolved: dict[str, str] = {}
+    for follower in tie:
+        seen, leader = {follower}, tie[follower]
+        while leader in tie:
+            if leader in seen:
+                raise ValueError(f"tie: the ties {tie} form a cycle through {leader!r}.")
+            seen.add(leader)
+            leader = tie[leader]
+        if leader == follower:
+            raise ValueError(f"tie: {follower!r} cannot be tied to itself.")
+        resolved[follower] = leader
+    template = law.replace(**fix) if fix else law
+    # A follower of a fixed leader is simply fixed to the same value.
+    ties = []
+    for follower, leader in resolved.items():
+        if leader in fix:
+            template = template.replace(**{follower: fix[leader]})
+        else:
+            ties.append((follower, leader))
+    followers = {f for f, _ in ties}
+    fixed_names = set(fix) | (set(resolved) - followers)
+    free = tuple(n for n in names if n not in fixed_names and n not in followers)
+    if not free:
+        raise ValueError(f"fix/tie: nothing left to fit; every coefficient of {law_name} is fixed or tied.")
+    return Parameterization(template=template, free=free, ties=tuple(ties))
+
+
+def _on_boundary(constraint, value: float) -> bool:
+    lower = getattr(constraint, "lower_bound", None)
+    upper = getattr(constraint, "upper_bound", None)
+    return (lower is not None and value == float(lower)) or (upper is not None and value == float(upper))
+
+
+def _interior(law: AbstractLaw, name: str, value):
+    constraint = law.coefficient_constraint(name)
+    low, high = law.coefficient_init(name)
+    lower = getattr(constraint, "lower_bound", None)
+    upper = getattr(constraint, "upper_bound", None)
+    value = jnp.asarray(value, dtype=float)
+    if lower is not None:
+        lower = float(lower)
+        margin = 1e-2 * (low - lower) if low > lower else 1e-9
+        value = jnp.maximum(value, lower + margin)
+    if upper is not None:
+        upper = float(upper)
+        margin = 1e-2 * (upper - high) if upper > high else 1e-9
+        value = jnp.minimum(value, upper - margin)
+    return value

@@ -1,0 +1,70 @@
+"""The data-constrained law of Muennighoff et al. (2023)."""
+
+from typing import ClassVar
+
+import jax.numpy as jnp
+from jaxtyping import Array
+
+from ._base import AbstractLaw, coefficient, positive
+
+
+class DataConstrained(AbstractLaw):
+    r"""Data-constrained scaling law, Muennighoff et al. 2023 ("Scaling Data-Constrained
+    Language Models", arXiv:2305.16264, eqs. 5-7).
+
+    The Chinchilla form with *effective* data $D'$ and parameters $N'$:
+
+    $$L = E + \frac{A}{N'^\alpha} + \frac{B}{D'^\beta}, \quad
+    D' = U_D + U_D R_D^*\left(1 - e^{-R_D/R_D^*}\right), \quad
+    N' = U_N + U_N R_N^*\left(1 - e^{-R_N/R_N^*}\right)$$
+
+    with $U_D = \min(U, D)$ unique tokens, $R_D = D/U_D - 1$ repetitions,
+    $U_N = \min(N, N^*(U_D))$ where $N^*(D) = G\,(D G)^{\beta/\alpha}$,
+    $G = (\alpha A / (\beta B))^{1/(\alpha+\beta)}$ is the compute-optimal model size for
+    $U_D$ tokens under the same law, and $R_N = N/U_N - 1$ "excess" parameters.
+    Repeated tokens (and excess parameters) decay in value with half-life-like constants
+    $R_D^*$ and $R_N^*$; the paper reports $R_D^* = 15.4$, $R_N^* = 5.3$.
+
+    Inputs: `N` parameters, `D` total tokens, `U` unique tokens.
+    """
+
+    E: Array = coefficient(positive, init=(0.3, 5.0), doc="irreducible loss")
+    A: Array = coefficient(positive, init=(1.0, 1e6), doc="parameter-term scale")
+    B: Array = coefficient(positive, init=(1.0, 1e6), doc="data-term scale")
+    alpha: Array = coefficient(positive, init=(0.05, 1.0), doc="parameter exponent")
+    beta: Array = coefficient(positive, init=(0.05, 1.0), doc="data exponent")
+    R_D_star: Array = coefficient(positive, init=(1.0, 100.0), doc="decay constant of repeated data")
+    R_N_star: Array = coefficient(positive, init=(1.0, 100.0), doc="decay constant of excess parameters")
+
+    inputs: ClassVar[tuple[str, ...]] = ("N", "D", "U")
+    formula: ClassVar[str] = (
+        "L = E + A/N'^alpha + B/D'^beta;  D' = U_D(1 + R_D*(1 - exp(-R_D/R_D*))), same for N'"
+    )
+    citation: ClassVar[str] = "Muennighoff et al. 2023, arXiv:2305.16264"
+
+    def effective_data(self, x) -> Array:
+        """log D': log of the effective number of training tokens."""
+        log_d = jnp.log(x["D"])
+        log_unique = jnp.minimum(jnp.log(x["U"]), log_d)
+        repeats = jnp.expm1(log_d - log_unique)  # R_D = D / U_D - 1 >= 0
+        return log_unique + jnp.log1p(self.R_D_star * -jnp.expm1(-repeats / self.R_D_star))
+
+    def effective_params(self, x) -> Array:
+        """log N': log of the effective number of parameters."""
+        log_d = jnp.log(x["D"])
+        log_unique_d = jnp.minimum(jnp.log(x["U"]), log_d)
+        log_g = (jnp.log(self.alpha * self.A) - jnp.log(self.beta * self.B)) / (self.alpha + self.beta)
+        log_n_opt = log_g + (self.beta / self.alpha) * (log_unique_d + log_g)
+        log_n = jnp.log(x["N"])
+        log_unique_n = jnp.minimum(log_n_opt, log_n)
+        excess = jnp.expm1(log_n - log_unique_n)  # R_N = N / U_N - 1 >= 0
+        return log_unique_n + jnp.log1p(self.R_N_star * -jnp.expm1(-excess / self.R_N_star))
+
+    def log_predict(self, x) -> Array:
+        log_n_eff, log_d_eff = self.effective_params(x), self.effective_data(x)
+        terms = jnp.broadcast_arrays(
+            jnp.log(self.E),
+            jnp.log(self.A) - self.alpha * log_n_eff,
+            jnp.log(self.B) - self.beta * log_d_eff,
+        )
+        return jnp.logaddexp(jnp.logaddexp(terms[0], terms[1]), terms[2])
