@@ -51,13 +51,12 @@ def law_to_dict(law: AbstractLaw) -> dict[str, Any]:
     cls = type(law)
     coefficients = {}
     for name, value in law.coefficients.items():
-        array = np.asarray(value)
-        if array.shape != ():
-            raise ValueError(f"law: coefficient {name} has shape {array.shape}; only scalar laws can be saved.")
-        coefficients[name] = float(array)
+        array = np.asarray(value, dtype=float)
+        # Python floats (repr) survive JSON exactly; vectors are stored as lists of them.
+        coefficients[name] = float(array) if array.ndim == 0 else array.tolist()
     return {
         "class": f"{cls.__module__}:{cls.__qualname__}",
-        "static": {k: v for k, v in law.static_fields.items()},
+        "static": {k: list(v) if isinstance(v, tuple) else v for k, v in law.static_fields.items()},
         "coefficients": coefficients,
     }
 
@@ -66,7 +65,8 @@ def law_from_dict(spec: dict[str, Any], *, source: str = "law") -> AbstractLaw:
     try:
         module_name, _, qualname = spec["class"].partition(":")
         cls = getattr(importlib.import_module(module_name), qualname)
-        return cls(**spec["coefficients"], **spec.get("static", {}))
+        static = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.get("static", {}).items()}
+        return cls(**spec["coefficients"], **static)
     except Exception as error:
         raise ValueError(f"{source}: cannot rebuild the law from {spec!r} ({error}).") from None
 
@@ -89,7 +89,7 @@ def fit_to_dict(result) -> dict[str, Any]:
     return {
         "law": law_name(result.law),
         "formula": result.law.formula,
-        "coefficients": result.coefficients,
+        "coefficients": {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in result.coefficients.items()},
         "objective": float(result.objective),
         "n_points": result.n_points,
         "converged": bool(result.converged),

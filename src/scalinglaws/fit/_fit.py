@@ -55,9 +55,12 @@ def refine(param: Parameterization, x, log_y, weights, u0, loss: LossKind, delta
     return jax.vmap(one)(u0)
 
 
-def _select(screened: Array, n_refine: int, offset: int = 0) -> Array:
+def _select(screened: Array, n_refine: int, offset: Array | int = 0) -> Array:
+    """Indices of the `n_refine` best screened starts after skipping the `offset` best.
+
+    `offset` may be traced, so later rounds reuse the first round's compiled program."""
     order = jnp.argsort(jnp.where(jnp.isnan(screened), jnp.inf, screened))
-    return order[offset : offset + n_refine]
+    return jax.lax.dynamic_slice(order, (jnp.asarray(offset, dtype=jnp.int32),), (n_refine,))
 
 
 def _screen_and_refine(param, x, log_y, weights, starts, loss, delta, *, k, offset, max_steps, rtol, atol):
@@ -240,7 +243,7 @@ def fit(
         offset = min(round_ * k, n_starts - k)
         screened, chosen, refined = _round_jit(
             param, x, log_y, w, starts_j, loss, delta,
-            k=k, offset=offset, max_steps=max_steps, rtol=rtol, atol=atol,
+            k=k, offset=jnp.asarray(offset), max_steps=max_steps, rtol=rtol, atol=atol,
         )
         chosen_all.append(chosen)
         pieces.append(refined)

@@ -44,18 +44,36 @@ class Parameterization(eqx.Module):
             values[follower] = values[leader]
         return self.template.replace(**values)
 
+    def shape(self, name: str) -> tuple[int, ...]:
+        """Shape of one coefficient (`()` for scalars; vectors such as a mixing law's `t`)."""
+        return tuple(jnp.shape(getattr(self.template, name)))
+
+    @property
+    def size(self) -> int:
+        """Length of the unconstrained vector."""
+        return sum(int(np.prod(self.shape(n), dtype=int)) for n in self.free)
+
     def natural(self, u: Array) -> dict[str, Array]:
-        """Unconstrained vector -> free coefficients in natural units."""
-        return {name: self._constraint(name).forward(u[..., i]) for i, name in enumerate(self.free)}
+        """Unconstrained vector (last axis) -> free coefficients in natural units."""
+        out, offset = {}, 0
+        for name in self.free:
+            shape = self.shape(name)
+            size = int(np.prod(shape, dtype=int))
+            piece = u[..., offset : offset + size].reshape(u.shape[:-1] + shape)
+            out[name] = self._constraint(name).forward(piece)
+            offset += size
+        return out
 
     def unconstrained(self, natural: Mapping[str, Array]) -> Array:
         """Free coefficients in natural units -> unconstrained vector (values on or beyond the
         boundary of the support, such as Epoch's grid value alpha = 0, are moved inside)."""
-        columns = [
-            self._constraint(name).inverse(jnp.asarray(_interior(self.template, name, natural[name])))
-            for name in self.free
-        ]
-        return jnp.stack(columns, axis=-1)
+        columns = []
+        for name in self.free:
+            shape = self.shape(name)
+            value = jnp.asarray(_interior(self.template, name, natural[name]))
+            flat = value.reshape(value.shape[: value.ndim - len(shape)] + (-1,))
+            columns.append(self._constraint(name).inverse(flat))
+        return jnp.concatenate(columns, axis=-1)
 
     def law_from_unconstrained(self, u: Array) -> AbstractLaw:
         return self.law(self.natural(u))
@@ -83,13 +101,17 @@ def make_parameterization(
                 f"its coefficients are {list(names)}."
             )
     for name, value in fix.items():
-        value = float(value)
+        array = np.asarray(value, dtype=float)
+        expected = tuple(np.shape(getattr(law, name)))
+        if array.shape != expected and array.shape != ():
+            raise ValueError(f"fix: {name} has shape {expected}; got a value of shape {array.shape}.")
         constraint = law.coefficient_constraint(name)
-        closure_ok = bool(constraint(value)) or _on_boundary(constraint, value)
-        if not np.isfinite(value) or not closure_ok:
+        inside = all(bool(constraint(v)) or _on_boundary(constraint, v) for v in array.ravel())
+        if not np.all(np.isfinite(array)) or not inside:
             raise ValueError(
                 f"fix: {name}={value!r} is outside the support of {name} ({constraint}) for law {law_name}."
             )
+        fix[name] = np.broadcast_to(array, expected).copy() if expected else float(array)
     both = sorted(set(fix) & set(tie))
     if both:
         raise ValueError(f"fix/tie: {both} are both fixed and tied; choose one.")
@@ -104,6 +126,8 @@ def make_parameterization(
             leader = tie[leader]
         if leader == follower:
             raise ValueError(f"tie: {follower!r} cannot be tied to itself.")
+        if np.shape(getattr(law, follower)) != np.shape(getattr(law, leader)):
+            raise ValueError(f"tie: {follower!r} and {leader!r} have different shapes.")
         resolved[follower] = leader
     template = law.replace(**fix) if fix else law
     # A follower of a fixed leader is simply fixed to the same value.

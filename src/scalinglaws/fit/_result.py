@@ -50,9 +50,12 @@ class FitResult(eqx.Module):
     n_points: int = eqx.field(static=True)
 
     @property
-    def coefficients(self) -> dict[str, float]:
-        """Coefficient name -> value (Python floats, natural units)."""
-        return {k: float(v) for k, v in self.law.coefficients.items()}
+    def coefficients(self) -> dict[str, float | np.ndarray]:
+        """Coefficient name -> value in natural units (a float, or an array for vector
+        coefficients such as a mixing law's `t`)."""
+        return {
+            k: float(v) if np.ndim(v) == 0 else np.asarray(v) for k, v in self.law.coefficients.items()
+        }
 
     @property
     def message(self) -> str:
@@ -90,5 +93,6 @@ class FitResult(eqx.Module):
         tied = dict(self.ties)
         for name, value in self.coefficients.items():
             note = "fixed" if name in self.fixed else (f"tied to {tied[name]}" if name in tied else "")
-            lines.append(f"{name:<12} {value:>16.8g}  {note}")
+            shown = f"{value:>16.8g}" if np.ndim(value) == 0 else np.array2string(value, precision=5)
+            lines.append(f"{name:<12} {shown}  {note}")
         return "\n".join(lines)

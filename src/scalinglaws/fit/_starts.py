@@ -19,6 +19,10 @@ def grid_starts(param: Parameterization) -> dict[str, np.ndarray]:
     coefficients; coefficients without grid values get a few points across their `init`
     range, as many as keeps the grid near 4,500 points."""
     law = param.template
+    if any(param.shape(n) for n in param.free):
+        # A grid over every element of a vector coefficient would be astronomically large:
+        # laws with vector coefficients (e.g. mixing laws) start from random draws instead.
+        return random_starts(param, _GRID_BUDGET, seed=0)
     declared = dict(law.default_grid or {})
     axes: dict[str, np.ndarray] = {n: np.asarray(declared[n], float) for n in param.free if n in declared}
     missing = [n for n in param.free if n not in axes]
@@ -41,10 +45,11 @@ def random_starts(param: Parameterization, n: int, seed: int = 0) -> dict[str, n
     out = {}
     for name in param.free:
         low, high = law.coefficient_init(name)
+        size = (n, *param.shape(name))
         if low > 0:
-            out[name] = np.exp(rng.uniform(np.log(low), np.log(high), size=n))
+            out[name] = np.exp(rng.uniform(np.log(low), np.log(high), size=size))
         else:
-            out[name] = rng.uniform(low, high, size=n)
+            out[name] = rng.uniform(low, high, size=size)
     return out
 
 
@@ -71,7 +76,10 @@ def make_starts(
                 + (f"; unknown {unknown}" if unknown else "")
                 + (f"; missing {missing}" if missing else "")
             )
-        arrays = {n: np.atleast_1d(np.asarray(v, float)) for n, v in starts.items()}
+        arrays = {}
+        for n, v in starts.items():
+            v = np.asarray(v, float)
+            arrays[n] = v.reshape((-1, *param.shape(n)))
         lengths = {len(v) for v in arrays.values()}
         if len(lengths) != 1:
             raise ValueError(f"starts: all coefficients need the same number of values, got {lengths}")
