@@ -1,9 +1,13 @@
+import os
+
 import jax
 
+# Tests are hermetic: the CLI's persistent compilation cache (in the user's home) stays off.
+os.environ["SCALINGLAWS_CACHE_DIR"] = "off"
 # scalinglaws turns float64 on at import; tests state it explicitly too (equinox style).
 jax.config.update("jax_enable_x64", True)
 
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(scope="session")

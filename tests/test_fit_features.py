@@ -104,3 +104,13 @@ def test_user_defined_law_fits_and_registers():
     assert bool(result.converged)
     assert result.coefficients["k"] == pytest.approx(0.4, rel=1e-4)
     assert result.coefficients["C0"] == pytest.approx(1e20, rel=1e-3)
+
+
+def test_a_fit_that_did_not_converge_says_so():
+    truth = sl.laws.PowerLaw(E=1.7, A=700.0, alpha=0.15, variable="C")
+    c = np.geomspace(1e17, 1e22, 25)
+    data = {"C": c, "loss": np.asarray(truth.predict({"C": c}))}
+    result = sl.fit("power-c", data, max_steps=2, max_rounds=1)
+    assert not bool(result.converged)
+    assert result.message.startswith("did not converge: The maximum number of steps was reached")
+    assert "max_steps" in result.message

@@ -125,22 +125,37 @@ def save_fit(result_or_law, path: str | os.PathLike, **metadata: Any) -> None:
     atomic_write_text(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
 
 
-def load_fit(path: str | os.PathLike) -> SavedFit:
-    """Read a fit written by [`save_fit`][] (or `scalinglaws fit --out`)."""
+def read_document(
+    path: str | os.PathLike, *, format: str, version: int, what: str, remedy: str
+) -> tuple[dict[str, Any], str]:
+    """Read a JSON document written by this package and check its `format` and `version`.
+
+    Returns the document and a description of the file for error messages. A missing,
+    truncated or corrupt file, or one of another kind, raises a `ValueError` that says so
+    and what to do (`remedy`, e.g. "Re-run the fit with --out.").
+    """
     path = Path(path)
-    argument = f"fit file {str(path)!r}"
+    argument = f"{what} file {str(path)!r}"
     if not path.exists():
         raise ValueError(f"{argument}: no such file.")
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(
-            f"{argument}: not valid JSON ({error}); the file is truncated or corrupt. Re-run the fit with --out."
+            f"{argument}: not valid JSON ({error}); the file is truncated or corrupt. {remedy}"
         ) from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ValueError(f"{argument}: not a scalinglaws fit file (expected format {FORMAT!r}).")
-    if document.get("version") != VERSION:
-        raise ValueError(f"{argument}: version {document.get('version')!r} is not supported (expected {VERSION}).")
+    if not isinstance(document, dict) or document.get("format") != format:
+        raise ValueError(f"{argument}: not a scalinglaws {what} file (expected format {format!r}).")
+    if document.get("version") != version:
+        raise ValueError(f"{argument}: version {document.get('version')!r} is not supported (expected {version}).")
+    return document, argument
+
+
+def load_fit(path: str | os.PathLike) -> SavedFit:
+    """Read a fit written by [`save_fit`][] (or `scalinglaws fit --out`)."""
+    document, argument = read_document(
+        path, format=FORMAT, version=VERSION, what="fit", remedy="Re-run the fit with --out."
+    )
     law = law_from_dict(document.get("law", {}), source=argument)
     metadata = dict(document.get("metadata", {}))
     metadata["fit"] = document.get("fit", {})

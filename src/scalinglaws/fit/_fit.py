@@ -14,10 +14,10 @@ import numpy as np
 import optimistix as optx
 from jaxtyping import Array
 
-from ..data import Runs, load_runs
-from ..laws import AbstractLaw, get_law
+from ..laws import AbstractLaw
 from ._objective import LossKind, objective
 from ._parameterization import Parameterization, make_parameterization
+from ._problem import prepare_problem
 from ._result import AGREEMENT_RTOL, FitResult
 from ._starts import make_starts
 
@@ -203,35 +203,19 @@ def fit(
     print(result.summary())
     ```
     """
-    template = get_law(law)
-    runs = load_runs(data, query=query)
-    target = target or type(template).target
-    inputs = tuple(template.inputs)
-    runs.require(inputs, why=f"the law {type(template).__name__} reads {list(inputs)}")
-    runs.require([target], why=f"the fitted target is {target!r}; choose another with target=")
-    if target in inputs:
-        raise ValueError(f"target={target!r}: the target cannot also be an input of the law {list(inputs)}.")
-    y = runs[target]
-    if (y <= 0).any():
-        raise ValueError(f"target={target!r}: values must be positive to fit in log space.")
-    w = _weights(weights, runs)
+    problem = prepare_problem(law, data, query=query, target=target, weights=weights, fix=fix, tie=tie)
+    param, target = problem.param, problem.target
     if loss not in ("huber", "squared"):
         raise ValueError(f"loss={loss!r}: expected 'huber' or 'squared'.")
     if not (np.isfinite(delta) and delta > 0):
         raise ValueError(f"delta={delta!r}: the Huber threshold must be a positive number.")
-    param = make_parameterization(template, fix, tie)
-    if len(runs) < len(param.free):
-        raise ValueError(
-            f"data: {len(runs)} rows but {len(param.free)} free coefficients {list(param.free)}; "
-            "a fit needs at least as many runs as free coefficients. Add runs, or fix or tie coefficients."
-        )
     start_values = make_starts(param, starts, seed)
     n_starts = len(next(iter(start_values.values())))
     report = _reporter(progress)
 
-    x = {k: jnp.asarray(v) for k, v in runs.arrays(inputs).items()}
-    log_y = jnp.log(jnp.asarray(y))
-    w = jnp.asarray(w)
+    x = {k: jnp.asarray(v) for k, v in problem.x.items()}
+    log_y = jnp.log(jnp.asarray(problem.y))
+    w = jnp.asarray(problem.weights)
     starts_j = {n: jnp.asarray(v) for n, v in start_values.items()}
     k = min(n_refine, n_starts)
     chosen_all, pieces = [], []
@@ -239,6 +223,11 @@ def fit(
         if round_ * k >= n_starts:
             break
         clock = time.perf_counter()
+        report(
+            f"round {round_ + 1}: screening {n_starts} starts, refining the best {k}"
+            + (" (the first round compiles)" if round_ == 0 else "")
+            + " ..."
+        )
         # Later rounds take the next-best screened starts (wrapping to keep shapes static).
         offset = min(round_ * k, n_starts - k)
         screened, chosen, refined = _round_jit(
@@ -261,21 +250,6 @@ def fit(
     return _assemble_jit(
         param, screened, jnp.concatenate(chosen_all), values, objs, codes, steps, loss, delta, target, log_y
     )
-
-
-def _weights(weights, runs: Runs) -> np.ndarray:
-    if weights is None:
-        return np.ones(len(runs))
-    if isinstance(weights, str):
-        runs.require([weights], why="named by weights=")
-        w = runs[weights]
-    else:
-        w = np.asarray(weights, dtype=float)
-        if w.shape != (len(runs),):
-            raise ValueError(f"weights: expected {len(runs)} values (one per run), got shape {w.shape}.")
-    if not np.all(np.isfinite(w)) or (w < 0).any() or not (w > 0).any():
-        raise ValueError("weights: must be finite, non-negative and not all zero.")
-    return w
 
 
 def _reporter(progress) -> Callable[[str], None]:

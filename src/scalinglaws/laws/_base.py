@@ -10,6 +10,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
+
 from ._constraints import Constraint, interval, positive, real, unit_interval
 
 __all__ = ["AbstractLaw", "Constraint", "coefficient", "interval", "positive", "real", "unit_interval"]
