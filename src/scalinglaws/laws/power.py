@@ -10,6 +10,13 @@ from jaxtyping import Array
 from ._base import AbstractLaw, coefficient, positive, real
 
 
+def _check_variable(law: AbstractLaw) -> None:
+    if law.variable not in ("N", "D", "C"):
+        raise ValueError(
+            f"{type(law).__name__}(variable=...): expected 'N', 'D' or 'C', got {law.variable!r}"
+        )
+
+
 class PowerLaw(AbstractLaw):
     r"""Power law with an irreducible offset in one variable $x \in \{N, D, C\}$:
 
@@ -31,8 +38,7 @@ class PowerLaw(AbstractLaw):
     citation: ClassVar[str] = "Kaplan et al. 2020, arXiv:2001.08361; Henighan et al. 2020"
 
     def __check_init__(self):
-        if self.variable not in ("N", "D", "C"):
-            raise ValueError(f"PowerLaw(variable=...): expected 'N', 'D' or 'C', got {self.variable!r}")
+        _check_variable(self)
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -69,10 +75,7 @@ class BrokenPowerLaw(AbstractLaw):
     citation: ClassVar[str] = "Caballero et al. 2022, arXiv:2210.14891"
 
     def __check_init__(self):
-        if self.variable not in ("N", "D", "C"):
-            raise ValueError(
-                f"BrokenPowerLaw(variable=...): expected 'N', 'D' or 'C', got {self.variable!r}"
-            )
+        _check_variable(self)
 
     @property
     def inputs(self) -> tuple[str, ...]:
