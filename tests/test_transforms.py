@@ -6,7 +6,7 @@ import numpy as np
 
 import scalinglaws as sl
 from scalinglaws import laws
-from scalinglaws.fit import fit_arrays, random_starts, make_parameterization
+from scalinglaws.fit import fit_arrays, make_parameterization, random_starts
 
 X = {"N": jnp.geomspace(1e7, 1e10, 7), "D": jnp.geomspace(1e9, 1e12, 7)}
 LAW = laws.Chinchilla(E=1.82, A=478.0, B=2144.0, alpha=0.347, beta=0.367)
