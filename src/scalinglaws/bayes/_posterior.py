@@ -8,7 +8,6 @@ import math
 import os
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import equinox as eqx
@@ -16,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..io import atomic_write_text, law_from_dict, law_to_dict
+from ..io import atomic_write_text, law_from_dict, law_to_dict, read_document
 
 FORMAT = "scalinglaws.posterior"
 VERSION = 1
@@ -354,21 +353,13 @@ def load_posterior(path: str | os.PathLike) -> Posterior:
     **Raises:** `ValueError` with a clear message when the file is missing, truncated,
     corrupt, or not a posterior file.
     """
-    path = Path(path)
-    argument = f"posterior file {str(path)!r}"
-    if not path.exists():
-        raise ValueError(f"{argument}: no such file.")
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(
-            f"{argument}: not valid JSON ({error}); the file is truncated or corrupt. "
-            "Re-run `scalinglaws infer --out`."
-        ) from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ValueError(f"{argument}: not a scalinglaws posterior file (expected format {FORMAT!r}).")
-    if document.get("version") != VERSION:
-        raise ValueError(f"{argument}: version {document.get('version')!r} is not supported (expected {VERSION}).")
+    document, argument = read_document(
+        path,
+        format=FORMAT,
+        version=VERSION,
+        what="posterior",
+        remedy="Re-run `scalinglaws infer --out`.",
+    )
     try:
         template = law_from_dict(document["law"], source=argument)
         shape = tuple(int(s) for s in document["shape"])
