@@ -67,6 +67,9 @@ def test_holdout_reports_extrapolation_error():
     runs = sl.load_dataset("chinchilla", query="epoch_default_included == 1")
     assert report.n_train == int((runs["C"] <= 1e21).sum())
     assert report.n_train + report.n_test == 240
+    # The fit records the data it saw: the training runs only.
+    train = runs.subset(runs["C"] <= 1e21)
+    assert report.fit.data_fingerprint == train.fingerprint(["N", "D", "loss"])
     np.testing.assert_allclose(report.abs_rel_error, np.abs(report.predicted - report.actual) / report.actual)
     # Chinchilla's law extrapolates this range to within a few percent.
     assert 0 < report.mean_abs_rel_error < 0.05

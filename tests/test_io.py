@@ -60,7 +60,8 @@ def test_cli_out_writes_a_loadable_fit(tmp_path):
     printed = json.loads(out.stdout)
     loaded = sl.load_fit(path)
     runs = sl.load_dataset("chinchilla")
-    assert loaded.metadata["data_fingerprint"] == runs.fingerprint(["C", "loss"])
+    assert loaded.metadata["fit"]["data_fingerprint"] == runs.fingerprint(["C", "loss"])
+    assert printed["data_fingerprint"] == runs.fingerprint(["C", "loss"])
     for name, value in printed["coefficients"].items():
         assert float(getattr(loaded.law, name)) == value
     assert np.isfinite(printed["objective"])

@@ -103,6 +103,7 @@ def fit_to_dict(result) -> dict[str, Any]:
         "n_agree": int(result.n_agree),
         "n_starts": int(np.size(result.start_objectives)),
         "n_refined": int(np.size(result.refined_objectives)),
+        "data_fingerprint": result.data_fingerprint,
     }
 
 

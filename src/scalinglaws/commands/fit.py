@@ -51,12 +51,7 @@ def fit_command(
     else:
         result = sl.fit(law_name, data, query=query, **kwargs)
     if out:
-        # The fingerprint (SHA-256 of the columns the fit read) ties the file to its data.
-        runs = sl.load_runs(data, query=query)
-        if holdout_above is not None:
-            runs = runs.subset(runs["C"] <= report.threshold)
-        fingerprint = runs.fingerprint([*result.inputs, result.target])
-        save_fit(result, out, data=str(data), query=query, data_fingerprint=fingerprint)
+        save_fit(result, out, data=str(data), query=query)
     if as_json:
         document = fit_to_dict(result)
         if report is not None:

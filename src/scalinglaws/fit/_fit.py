@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -247,9 +248,12 @@ def fit(
         if n_agree >= 2:
             break
     values, objs, codes, steps = (jnp.concatenate([p[i] for p in pieces]) for i in range(4))
-    return _assemble_jit(
+    result = _assemble_jit(
         param, screened, jnp.concatenate(chosen_all), values, objs, codes, steps, loss, delta, target, log_y
     )
+    # Set outside the compiled call: as a static argument every new data set would recompile.
+    fingerprint = problem.runs.fingerprint([*problem.x, target])
+    return dataclasses.replace(result, data_fingerprint=fingerprint)
 
 
 def _reporter(progress) -> Callable[[str], None]:

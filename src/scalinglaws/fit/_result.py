@@ -28,6 +28,8 @@ class FitResult(eqx.Module):
     - `refined_starts`: indices (into the starts) of the starts that were refined.
     - `refined_objectives`, `refined_results`, `refined_steps`: per refined start.
     - `free`, `fixed`, `ties`, `loss`, `delta`, `target`, `inputs`, `n_points`: settings.
+    - `data_fingerprint`: SHA-256 (16 hex digits) of the input and target columns fitted,
+        which ties a saved fit to its data; empty from the array-level `fit_arrays`.
     """
 
     law: AbstractLaw
@@ -48,6 +50,7 @@ class FitResult(eqx.Module):
     target: str = eqx.field(static=True)
     inputs: tuple[str, ...] = eqx.field(static=True)
     n_points: int = eqx.field(static=True)
+    data_fingerprint: str = eqx.field(static=True, default="")
 
     @property
     def coefficients(self) -> dict[str, float | np.ndarray]:
