@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data import load_runs
+from ..fit import move_inside
 from ..laws import get_law
 from ._model import DEFAULT_DF, DEFAULT_NOISE_SCALE, noise_distribution
 from ._posterior import Posterior
@@ -196,9 +197,9 @@ def hierarchical_infer(
     from ..fit import fit
 
     pooled = fit(template, runs, target=target).law
-    u0 = {n: constraint[n].inverse(_safe(template, n, getattr(pooled, n))) for n in shared}
+    u0 = {n: constraint[n].inverse(move_inside(template, n, getattr(pooled, n))) for n in shared}
     for n in per_group:
-        u0[f"mu_{n}"] = constraint[n].inverse(_safe(template, n, getattr(pooled, n)))
+        u0[f"mu_{n}"] = constraint[n].inverse(move_inside(template, n, getattr(pooled, n)))
         u0[f"log_tau_{n}"] = jnp.asarray(np.log(0.3))
         u0[f"z_{n}"] = jnp.zeros(n_groups)
     resid = np.asarray(pooled.log_predict(x) - log_y)
@@ -225,8 +226,3 @@ def hierarchical_infer(
         settings=settings,
     )
 
-
-def _safe(template, name, value):
-    from ..fit._parameterization import _interior
-
-    return _interior(template, name, value)

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..fit import FitResult, fit, make_parameterization, prepare_problem
+from ..fit import FitResult, fit, make_parameterization, move_inside, prepare_problem
 from ..laws import AbstractLaw
 from ._model import DEFAULT_DF, DEFAULT_NOISE_SCALE, Likelihood, UnconstrainedDensity
 from ._posterior import Posterior
@@ -147,7 +147,7 @@ def infer(
     # The initial noise scale: a robust (MAD) estimate of the point fit's residual scale.
     resid = np.asarray(start_law.log_predict(xj) - log_y)
     sigma0 = max(1.4826 * float(np.median(np.abs(resid - np.median(resid)))), 1e-4)
-    init_values = {n: jnp.asarray(_inside(param, n, float(getattr(start_law, n)))) for n in param.free}
+    init_values = {n: jnp.asarray(move_inside(param.template, n, getattr(start_law, n))) for n in param.free}
     init_values["sigma"] = jnp.asarray(sigma0)
     density = UnconstrainedDensity(
         param, prior_map, xj, log_y, wj, likelihood=likelihood, df=float(df), noise_scale=float(noise_scale)
@@ -187,13 +187,6 @@ def infer(
     if warn:
         post.warn()
     return post
-
-
-def _inside(param, name: str, value: float) -> float:
-    """Move a point-fit value on the boundary of its support (fit can return that) inside."""
-    from ..fit._parameterization import _interior
-
-    return float(_interior(param.template, name, value))
 
 
 def _nuts(density, init_values, *, chains, warmup, samples, seed, target_accept, dense_mass,

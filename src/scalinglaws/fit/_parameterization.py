@@ -70,7 +70,7 @@ class Parameterization(eqx.Module):
         columns = []
         for name in self.free:
             shape = self.shape(name)
-            value = jnp.asarray(_interior(self.template, name, natural[name]))
+            value = jnp.asarray(move_inside(self.template, name, natural[name]))
             flat = value.reshape(value.shape[: value.ndim - len(shape)] + (-1,))
             columns.append(self._constraint(name).inverse(flat))
         return jnp.concatenate(columns, axis=-1)
@@ -151,7 +151,10 @@ def _on_boundary(constraint, value: float) -> bool:
     return (lower is not None and value == float(lower)) or (upper is not None and value == float(upper))
 
 
-def _interior(law: AbstractLaw, name: str, value):
+def move_inside(law: AbstractLaw, name: str, value):
+    """`value` of coefficient `name`, moved just inside its support when it lies on or beyond
+    the boundary (Epoch's grid value alpha = 0, or a fit that ends on a bound), so that the
+    constraint's inverse bijection is finite. Values inside are returned unchanged."""
     constraint = law.coefficient_constraint(name)
     low, high = law.coefficient_init(name)
     lower = getattr(constraint, "lower_bound", None)
