@@ -11,13 +11,11 @@ import pytest
 from click.testing import CliRunner
 from typing import ClassVar
 
-import scalinglaws as sl
 from scalinglaws.cli import main
 from scalinglaws.laws import coefficient, positive, real
 from scalinglaws.mixture import (
     AbstractMixingLaw,
     DataMixingLaw,
-    MixtureFit,
     ScaledMixingLaw,
     SqrtMixingLaw,
     bootstrap_mixture,
