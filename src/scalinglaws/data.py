@@ -136,38 +136,47 @@ def load_runs(
     """
     if isinstance(data, Runs):
         runs = data
-    elif isinstance(data, pd.DataFrame):
-        runs = Runs(_rename(data, columns, argument), source="<DataFrame>", argument=argument)
-    elif isinstance(data, Mapping):
+    else:
+        frame, source = read_table(data, argument=argument, kind="Runs")
+        runs = Runs(_rename(frame, columns, argument), source=source, argument=argument)
+    return runs.query(query)
+
+
+def read_table(data: Any, *, argument: str, kind: str, builtin: bool = True) -> tuple[pd.DataFrame, str]:
+    """A pandas DataFrame and a description of its source, from a DataFrame, a dict of
+    arrays, a CSV path or (when `builtin`) a built-in dataset name.
+
+    Shared by the loaders of every table the package reads (runs, attempts, ...); `kind` names
+    the loader's own table type in the error for an unsupported `data`.
+    """
+    if isinstance(data, pd.DataFrame):
+        return data, "<DataFrame>"
+    if isinstance(data, Mapping):
         try:
-            frame = pd.DataFrame({k: np.asarray(v) for k, v in data.items()})
+            return pd.DataFrame({k: np.asarray(v) for k, v in data.items()}), "<dict>"
         except ValueError as error:
             raise ValueError(f"{argument}: columns of the dict must have equal lengths ({error})") from None
-        runs = Runs(_rename(frame, columns, argument), source="<dict>", argument=argument)
-    elif isinstance(data, (str, os.PathLike)):
-        from .datasets import dataset_path, list_datasets
-
+    if isinstance(data, (str, os.PathLike)):
         text = os.fspath(data)
-        if text in list_datasets():
-            path, source = dataset_path(text), f"dataset:{text}"
-        else:
-            path, source = Path(text), text
-            if not path.exists():
+        path, source = Path(text), text
+        if builtin:
+            from .datasets import dataset_path, list_datasets
+
+            if text in list_datasets():
+                path, source = dataset_path(text), f"dataset:{text}"
+            elif not path.exists():
                 raise ValueError(
                     f"{argument}={text!r}: no such file, and not a built-in dataset "
                     f"(built-ins: {', '.join(list_datasets())})."
                 )
+        if not path.exists():
+            raise ValueError(f"{argument}={text!r}: no such file.")
         try:
-            frame = pd.read_csv(path)
-        except Exception as error:
+            return pd.read_csv(path), source
+        except Exception as error:  # pandas raises many types for a malformed file
             raise ValueError(f"{argument}={text!r}: could not read it as CSV ({error}).") from None
-        runs = Runs(_rename(frame, columns, argument), source=source, argument=argument)
-    else:
-        raise TypeError(
-            f"{argument}=...: expected a CSV path, a dataset name, a DataFrame, a dict of arrays "
-            f"or Runs, got {type(data).__name__}."
-        )
-    return runs.query(query)
+    names = "a CSV path, " + ("a dataset name, " if builtin else "") + f"a DataFrame, a dict of arrays or {kind}"
+    raise TypeError(f"{argument}=...: expected {names}, got {type(data).__name__}.")
 
 
 def _rename(frame: pd.DataFrame, columns: Mapping[str, str] | None, argument: str) -> pd.DataFrame:

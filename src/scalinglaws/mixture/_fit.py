@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ..data import Runs, load_runs
+from ..data import load_runs
 from ..fit import fit_arrays, make_parameterization, random_starts
 from ._data import DEFAULT_ATOL, check_proportions, domain_names, select_columns, split_glob
 from ._laws import AbstractMixingLaw, mixing_law
@@ -132,7 +132,7 @@ def prepare(
     atol: float = DEFAULT_ATOL,
 ):
     """Load runs and return `(template, x, Y, targets, runs)`; every check happens here."""
-    runs = data if isinstance(data, Runs) and query is None else load_runs(data, query=query)
+    runs = load_runs(data, query=query)
     prefix, suffix = split_glob(weights, option="weights")
     weight_columns = select_columns(runs.columns, weights, option="weights")
     if isinstance(losses, str):

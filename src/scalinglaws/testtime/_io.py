@@ -14,13 +14,12 @@ and of the beta-binomial coverage fit.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ..data import read_table
 
 REQUIRED_COLUMNS = ("problem", "n", "c")
 
@@ -96,32 +95,9 @@ def load_attempts(data: Any, *, model: Any = None, argument: str = "attempts") -
     """
     if isinstance(data, Attempts):
         attempts = data
-    elif isinstance(data, pd.DataFrame):
-        attempts = Attempts(data, source="<DataFrame>", argument=argument)
-    elif isinstance(data, Mapping):
-        try:
-            frame = pd.DataFrame({k: np.asarray(v) for k, v in data.items()})
-        except ValueError as error:
-            raise ValueError(
-                f"{argument}: columns of the dict must have equal lengths ({error})"
-            ) from None
-        attempts = Attempts(frame, source="<dict>", argument=argument)
-    elif isinstance(data, (str, os.PathLike)):
-        path = Path(data)
-        if not path.exists():
-            raise ValueError(f"{argument}={str(data)!r}: no such file.")
-        try:
-            frame = pd.read_csv(path)
-        except Exception as error:
-            raise ValueError(
-                f"{argument}={str(data)!r}: could not read it as CSV ({error})."
-            ) from None
-        attempts = Attempts(frame, source=str(data), argument=argument)
     else:
-        raise TypeError(
-            f"{argument}=...: expected a CSV path, a DataFrame, a dict of arrays or Attempts, "
-            f"got {type(data).__name__}."
-        )
+        frame, source = read_table(data, argument=argument, kind="Attempts", builtin=False)
+        attempts = Attempts(frame, source=source, argument=argument)
     if model is not None:
         attempts = attempts.for_model(model)
     return attempts
