@@ -17,9 +17,9 @@ import time
 import numpy as np
 from scipy.optimize import minimize
 
-import scalinglaws as sl  # noqa: F401  (float64)
 from scalinglaws.allocate import chinchilla_closed_form, compute_optimal
 from scalinglaws.laws import Chinchilla
+from scalinglaws.precision import in_float64
 
 EPOCH = {"E": 1.8172, "A": 477.8, "B": 2143.9, "alpha": 0.3473, "beta": 0.3672}
 
@@ -98,4 +98,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with in_float64():  # the closed form below is plain JAX: float64 is the caller's choice
+        main()

@@ -1,5 +1,5 @@
 """Benchmark: beta-binomial fit (optimistix BFGS, vmapped starts) vs SciPy L-BFGS-B on the
-same likelihood, and pass@k (cumulative log1p sums) vs the per-problem NumPy product of
+same likelihood, and pass@k (log1p sums over min(k, c) terms) vs the per-problem NumPy product of
 Chen et al. 2021 (Figure 3). Run: python benchmarks/testtime_fit.py (needs scipy)."""
 
 import time

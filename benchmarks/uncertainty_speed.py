@@ -3,6 +3,14 @@ bootstrap vs a SciPy refit loop (Epoch AI's protocol), with NUTS beside both, an
 simulation-based calibration check of credible intervals.
 
 Run: python benchmarks/uncertainty_speed.py [--scipy-refits 200] [--calibration 100]
+     python benchmarks/uncertainty_speed.py --only-sampler [--repeats 2]
+
+The sampler table (issue 13) times `infer` with its defaults beside a plain numpyro model
+of the same likelihood (Student-t on log loss, the same priors), 4 vectorised chains x
+(1000 warm-up + 1000 draws) from the point fit, with a diagonal and a dense mass matrix,
+each timed after `block_until_ready` in the same process, with the minimum bulk/tail ESS
+over the sampled quantities and ESS per second. Each is run `--repeats` times and the
+fastest is reported (the first call of each includes compilation and is shown apart).
 
 The SciPy loop refits `--scipy-refits` resamples (BFGS with numerical gradients on the
 Huber objective, delta = 1e-3, from the point fit, as Epoch's notebook) and extrapolates
@@ -44,13 +52,102 @@ def scipy_refits(runs, start, n_refits: int, seed: int) -> tuple[float, np.ndarr
     return time.perf_counter() - clock, np.array(out)
 
 
+def plain_numpyro(runs, point, *, dense: bool, seed: int = 0):
+    """A plain numpyro model of the same posterior (what a user would write), 4 vectorised
+    chains x (1000 + 1000) from the point fit. Returns (seconds, min ESS, max r_hat)."""
+    import arviz as az
+    import jax
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+    from numpyro.infer import MCMC, NUTS, init_to_value
+
+    from scalinglaws.bayes import default_prior
+    from scalinglaws.laws import Chinchilla
+
+    template = Chinchilla(**point.coefficients)
+    log_n, log_d = jnp.log(jnp.asarray(runs["N"])), jnp.log(jnp.asarray(runs["D"]))
+    log_y = jnp.log(jnp.asarray(runs["loss"]))
+
+    priors = {n: default_prior(template, n) for n in ("E", "A", "B", "alpha", "beta")}
+
+    def model():
+        c = {n: numpyro.sample(n, prior) for n, prior in priors.items()}
+        sigma = numpyro.sample("sigma", dist.HalfNormal(0.1))
+        mean = jnp.logaddexp(jnp.log(c["E"]), jnp.logaddexp(jnp.log(c["A"]) - c["alpha"] * log_n,
+                                                           jnp.log(c["B"]) - c["beta"] * log_d))
+        numpyro.sample("y", dist.StudentT(4.0, mean, sigma), obs=log_y)
+
+    values = dict(point.coefficients, sigma=0.005)
+    mcmc = MCMC(NUTS(model, dense_mass=dense, target_accept_prob=0.9, init_strategy=init_to_value(values=values)),
+                num_warmup=1000, num_samples=1000, num_chains=4, chain_method="vectorized", progress_bar=False)
+    clock = time.perf_counter()
+    mcmc.run(jax.random.PRNGKey(seed))
+    samples = mcmc.get_samples(group_by_chain=True)
+    jax.block_until_ready(samples)
+    seconds = time.perf_counter() - clock
+    arrays = {k: np.asarray(v) for k, v in samples.items()}
+    ess = min(min(float(az.ess(v, method="bulk")), float(az.ess(v, method="tail"))) for v in arrays.values())
+    r_hat = max(float(az.rhat(v)) for v in arrays.values())
+    return seconds, ess, r_hat
+
+
+def run_sampler_table(repeats: int) -> None:
+    import warnings
+
+    import jax
+
+    from scalinglaws.precision import in_float64
+
+    runs = sl.load_dataset("chinchilla", query=QUERY)
+    point = sl.fit("chinchilla", runs)
+    rows = []
+
+    def ours(**kwargs):
+        clock = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            post = infer("chinchilla", runs, init=point, seed=0, **kwargs)
+        jax.block_until_ready(jax.numpy.zeros(1))
+        seconds = time.perf_counter() - clock
+        s = post.summary()
+        ess = min(min(v["ess_bulk"], v["ess_tail"]) for v in s.values())
+        return seconds, ess, max(v["r_hat"] for v in s.values()), post.divergences
+
+    def plain(dense):
+        with in_float64():  # as infer does: the package leaves the process's x64 flag alone
+            return plain_numpyro(runs, point, dense=dense) + (None,)
+
+    cases = [
+        ("scalinglaws infer, defaults (500 + 1000, Laplace-preconditioned, distinct starts)", lambda: ours()),
+        ("scalinglaws infer, 1000 + 1000 (the previous default's length)", lambda: ours(warmup=1000)),
+        ("plain numpyro model, dense mass, 1000 + 1000", lambda: plain(dense=True)),
+        ("plain numpyro model, diagonal mass, 1000 + 1000", lambda: plain(dense=False)),
+    ]
+    for label, run in cases:
+        times = [run() for _ in range(max(repeats, 0) + 1)]
+        first, best = times[0], min(times[1:] or times, key=lambda t: t[0])
+        rows.append((label, first[0], *best))
+    print("\n## Sampler: 240 Chinchilla points, 4 vectorised chains x 1000 draws (point fit given)\n")
+    print("| sampler | first call (s, compiles) | warm call (s) | min ESS (bulk/tail) | ESS / s | max r_hat | divergences |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for label, first, seconds, ess, r_hat, div in rows:
+        print(f"| {label} | {first:.1f} | {seconds:.1f} | {ess:.0f} | {ess / seconds:.0f} | {r_hat:.4f} | "
+              f"{'-' if div is None else div} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=4000, help="bootstrap replicates")
     parser.add_argument("--scipy-refits", type=int, default=200, help="SciPy refits timed (extrapolated to --n)")
     parser.add_argument("--calibration", type=int, default=100, help="simulated data sets (0 to skip)")
     parser.add_argument("--only-calibration", action="store_true", help="skip the speed comparison")
+    parser.add_argument("--only-sampler", action="store_true", help="only the sampler table")
+    parser.add_argument("--repeats", type=int, default=1, help="warm repeats per sampler after the first call (fastest reported; 0: first call only)")
     args = parser.parse_args()
+    if args.only_sampler:
+        run_sampler_table(args.repeats)
+        return
     if args.only_calibration:
         run_calibration(args.calibration)
         return
@@ -66,7 +163,7 @@ def main() -> None:
     t_scipy = t_scipy_sub * args.n / args.scipy_refits
 
     clock = time.perf_counter()
-    post = infer("chinchilla", runs, init=point, chains=4, warmup=1000, samples=1000, seed=0)
+    post = infer("chinchilla", runs, init=point, seed=0)
     t_nuts = time.perf_counter() - clock
 
     print(f"\n## Speed (240 points, {args.n} bootstrap replicates; includes compilation)\n")
@@ -77,7 +174,7 @@ def main() -> None:
         f"| SciPy BFGS refit loop, {args.scipy_refits} refits timed ({t_scipy_sub:.1f} s), "
         f"extrapolated to {args.n} | {t_scipy:.1f} | {t_scipy / t_jax:.0f}x slower |"
     )
-    print(f"| NUTS, 4 chains x 1000 draws (+1000 warmup) | {t_nuts:.1f} | {t_nuts / t_jax:.1f} |")
+    print(f"| NUTS (infer defaults), 4 chains x 1000 draws (+500 warmup) | {t_nuts:.1f} | {t_nuts / t_jax:.1f} |")
 
     print("\n## Bootstrap standard errors vs Epoch AI (Besiroglu et al. 2024)\n")
     print("| coefficient | scalinglaws SE | Epoch SE | ratio | SciPy subset SE |")
@@ -98,6 +195,20 @@ def main() -> None:
             f"{'yes' if low < s['median'] < high else 'NO'} | {s['r_hat']:.3f} | {s['ess']:.0f} |"
         )
     print(f"\ndivergences: {post.divergences}; max r_hat: {max(s['r_hat'] for s in summary.values()):.4f}")
+
+    # Issue 10: posterior-predictive vs bootstrap-predictive intervals on the fitted points.
+    x = {"N": runs["N"], "D": runs["D"]}
+    y = runs["loss"]
+    print("\n## Predictive intervals on the 240 fitted points: posterior (NUTS) vs bootstrap\n")
+    print("| level | median width ratio (posterior / bootstrap, log scale) | coverage: posterior | bootstrap |")
+    print("|---:|---:|---:|---:|")
+    for level in (0.9, 0.5):
+        ours, theirs = post.forecast(x, level=level), boot.forecast(x, level=level)
+        ratio = np.median(np.log(ours["hi"] / ours["lo"]) / np.log(theirs["hi"] / theirs["lo"]))
+        cov = [np.mean((f["lo"] <= y) & (y <= f["hi"])) for f in (ours, theirs)]
+        print(f"| {level} | {ratio:.2f} | {cov[0]:.2f} | {cov[1]:.2f} |")
+    print(f"\ndiscrepancy slope (leave-largest-out): {post.discrepancy_slope:.4f} per decade of compute")
+    run_sampler_table(args.repeats)
 
     if args.calibration:
         run_calibration(args.calibration)

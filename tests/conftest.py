@@ -4,7 +4,9 @@ import jax
 
 # Tests are hermetic: the CLI's persistent compilation cache (in the user's home) stays off.
 os.environ["SCALINGLAWS_CACHE_DIR"] = "off"
-# scalinglaws turns float64 on at import; tests state it explicitly too (equinox style).
+# Importing scalinglaws leaves jax.config alone (its public entry points scope float64
+# themselves); tests switch float64 on for their own arrays, equinox style. That this
+# does not hide a missing scope is checked in fresh float32 processes: tests/test_precision.py.
 jax.config.update("jax_enable_x64", True)
 
 import pytest

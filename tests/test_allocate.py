@@ -15,9 +15,11 @@ from scalinglaws.allocate import (
     compute_optimal,
     get_flops,
     model_shape,
+    non_embedding_params,
     optimal_allocation,
     target_loss_allocation,
 )
+from scalinglaws.errors import InputError
 from scalinglaws.laws import Chinchilla, PowerLaw
 
 # Epoch AI's refit of Hoffmann et al. 2022 on 240 points (Besiroglu et al. 2024, arXiv:2404.10102).
@@ -46,8 +48,9 @@ def test_closed_form_100_budgets_one_call(law):
     budgets = np.logspace(18, 26, 100)
     alloc = compute_optimal(law, budgets)
     n, d = chinchilla_closed_form(law, budgets)
-    assert _rel(alloc.N, n) < 1e-6
-    assert _rel(alloc.D, d) < 1e-6
+    # Bisection then Newton (optimistix) reach float64 precision: measured 3.7e-15.
+    assert _rel(alloc.N, n) < 1e-13
+    assert _rel(alloc.D, d) < 1e-13
     assert _rel(alloc.loss, law.predict({"N": n, "D": d})) < 1e-12
     np.testing.assert_allclose(alloc.tokens_per_param, alloc.D / alloc.N)
     np.testing.assert_allclose(6 * alloc.N * alloc.D, budgets, rtol=1e-12)
@@ -56,10 +59,40 @@ def test_closed_form_100_budgets_one_call(law):
 
 
 def test_extreme_budgets(law):
-    budgets = np.array([1e15, 1e30])
+    budgets = np.array([1e15, 1e30, 1e100, 1e200, 1e300])
     alloc = compute_optimal(law, budgets)
-    n, _ = chinchilla_closed_form(law, budgets)
-    assert _rel(alloc.N, n) < 1e-6
+    # Hoffmann et al. 2022, eq. 4, in logs (the closed form itself overflows nothing here).
+    a, b = EPOCH["alpha"], EPOCH["beta"]
+    log_g = (np.log(a * EPOCH["A"]) - np.log(b * EPOCH["B"])) / (a + b)
+    log_n = log_g + b / (a + b) * np.log(budgets / 6)
+    np.testing.assert_allclose(np.log(alloc.N), log_n, rtol=1e-13)
+    np.testing.assert_allclose(np.log(6 * alloc.N) + np.log(alloc.D), np.log(budgets), rtol=1e-13)
+    assert np.isfinite(alloc.loss).all() and (alloc.loss >= EPOCH["E"]).all()
+
+
+def test_budget_beyond_float64_curvature_says_why(law):
+    with pytest.raises(InputError, match=r"budget=1e\+305: beyond float64's range.*up to about 1e300"):
+        compute_optimal(law, [1e21, 1e305])
+
+
+def test_solver_reports_convergence_per_budget(law):
+    log_c = jnp.log(jnp.array([1e19, 1e23, 1e27]))
+    out = jax.jit(jax.vmap(optimal_allocation, in_axes=(None, 0)))(law, log_c)
+    assert bool(out.converged.all()) and bool(out.bracketed.all()) and bool(out.interior.all())
+    # No optimum along the constraint (beta = 0: data never helps): flagged, not raised.
+    flat = jax.jit(jax.vmap(optimal_allocation, in_axes=(None, 0)))(law.replace(beta=0.0), log_c)
+    assert not bool(flat.interior.any()) and not bool(flat.bracketed.any())
+
+
+@pytest.mark.parametrize(
+    ("bad", "name"), [({"E": -5.0}, "E"), ({"beta": float("nan")}, "beta"), ({"A": float("inf")}, "A")]
+)
+def test_bad_coefficient_rejected_before_solving(law, bad, name):
+    with pytest.raises(InputError, match=rf"\b{name}\b") as info:
+        compute_optimal(law.replace(**bad), [1e21])
+    assert "interior optimum" not in str(info.value)
+    with pytest.raises(InputError, match=rf"\b{name}\b"):
+        target_loss_allocation(law.replace(**bad), 2.3)
 
 
 def test_gradients_match_closed_form(law):
@@ -99,6 +132,24 @@ def test_vmap_over_batched_law(law):
     assert bool(out.interior.all())
 
 
+def test_vmap_over_batched_law_any_flops_and_unique_data(datablations_law):
+    # The documented recipe for posterior draws: law axis inside, budgets outside.
+    batch = jax.tree.map(lambda v: jnp.stack([v, v * 1.02, v * 0.98]), datablations_law)
+    log_c = jnp.log(jnp.array([1e21, 1e22]))
+    log_u = jnp.log(jnp.array([1e10, 3e10]))
+    flops = KaplanFlops()
+    per_draw = jax.vmap(optimal_allocation, in_axes=(0, None, None, None, None))
+    grid = jax.jit(jax.vmap(per_draw, in_axes=(None, 0, None, None, 0)), static_argnums=2)
+    out = grid(batch, log_c, flops, -jnp.inf, log_u)
+    assert out.log_N.shape == (2, 3) and bool(out.interior.all())
+    for j in range(3):
+        one = jax.tree.map(lambda v: v[j], batch)
+        ref = compute_optimal(
+            one, [1e21, 1e22], flops=flops, unique_tokens=[1e10, 3e10], params="non-embedding"
+        )
+        np.testing.assert_allclose(np.exp(out.log_N[:, j]), ref.N, rtol=1e-10)
+
+
 # ---- FLOP models ------------------------------------------------------------------------
 
 
@@ -106,7 +157,8 @@ def test_flop_models_meet_budget_and_beat_neighbours(law):
     budgets = np.array([1e19, 1e22, 1e25])
     for name in ("kaplan", "hoffmann"):
         fl = get_flops(name)
-        alloc = compute_optimal(law, budgets, flops=name)
+        params = "non-embedding" if name == "kaplan" else "total"
+        alloc = compute_optimal(law, budgets, flops=name, params=params)
         np.testing.assert_allclose(np.asarray(fl(alloc.N, alloc.D)), budgets, rtol=1e-10)
         assert (
             np.asarray(fl.per_token(alloc.N)) > 6 * alloc.N
@@ -129,6 +181,21 @@ def test_kaplan_attention_term_and_callable(law):
     a = compute_optimal(law, [1e21, 1e23], flops=lambda N: 6.0 * N)
     b = compute_optimal(law, [1e21, 1e23])
     np.testing.assert_allclose(a.N, b.N, rtol=1e-10)
+
+
+def test_hoffmann_appendix_f_versus_table_a4():
+    # Hoffmann et al. 2022, 73M model: d = 640, 10 layers of 10 heads x 64, S = 2048, V = 32k.
+    V, d, L, S, H = 32000.0, 640.0, 10.0, 2048.0, 10.0
+    fl = HoffmannFlops(seq_len=S, vocab=V, aspect_ratio=d / L, head_dim=d / H)
+    n_total = 12 * L * d**2 + V * d
+    per_token = float(fl.per_token(n_total))
+    # Appendix F written out term by term (forward; backward = 2 x forward).
+    layer = 2 * 3 * d * d + 2 * S * d + 3 * H * S + 2 * S * d + 2 * d * d + 2 * 2 * d * 4 * d
+    forward = 2 * V * d + L * layer + 2 * d * V
+    np.testing.assert_allclose(per_token, 3 * forward, rtol=1e-9)
+    np.testing.assert_allclose(per_token / (6 * 73e6), 1.598, atol=1e-3)  # the formula: 1.60x
+    # Table A4's 1.03x is matched only without the embedding and logit terms.
+    np.testing.assert_allclose(3 * L * layer / (6 * 73e6), 1.036, atol=1e-3)
 
 
 def test_hoffmann_shape_and_model_shape():
@@ -214,12 +281,32 @@ def test_data_constrained_epochs_grow_as_unique_data_shrinks(datablations_law):
 
 
 def test_recipe_li_et_al(law):
+    # Li et al. 2025's law takes non-embedding N: a law of total N is converted first.
     alloc = compute_optimal(law, [1e21, 1e23], recipe=True)
-    np.testing.assert_allclose(
-        alloc.learning_rate, 1.79 * alloc.N**-0.713 * alloc.D**0.307, rtol=1e-12
-    )
+    n_ne = non_embedding_params(alloc.N)
+    np.testing.assert_allclose(alloc.learning_rate, 1.79 * n_ne**-0.713 * alloc.D**0.307, rtol=1e-12)
     np.testing.assert_allclose(alloc.batch_size, 0.58 * alloc.D**0.571, rtol=1e-12)
     assert {"learning_rate", "batch_size"} <= set(alloc.to_rows()[0])
+    # A law of non-embedding N is used as is.
+    same = compute_optimal(law, [1e21, 1e23], recipe=True, params="non-embedding")
+    np.testing.assert_allclose(same.learning_rate, 1.79 * same.N**-0.713 * same.D**0.307, rtol=1e-12)
+    assert (alloc.learning_rate > same.learning_rate).all()  # fewer parameters, larger rate
+
+
+def test_non_embedding_params_removes_the_embedding_matrix():
+    # 12 L d^2 + V d with d = 128 L (HoffmannFlops' shape): for L = 10, d = 1280.
+    layers, d, vocab = 10.0, 1280.0, 32000.0
+    body = 12 * layers * d**2
+    np.testing.assert_allclose(non_embedding_params(body + vocab * d), body, rtol=1e-10)
+
+
+def test_mixed_parameter_conventions_warn(law):
+    with pytest.warns(UserWarning, match="kaplan.*non-embedding.*mixed"):
+        compute_optimal(law, [1e21], flops="kaplan")
+    with pytest.warns(UserWarning, match="hoffmann.*mixed"):
+        compute_optimal(law, [1e21], flops="hoffmann", params="non-embedding")
+    with pytest.raises(InputError, match="params='all'"):
+        compute_optimal(law, [1e21], params="all")
 
 
 def test_recipe_fit_recovers_constants():
@@ -245,7 +332,7 @@ def test_recipe_fit_recovers_constants():
         [2.5, -0.6, 0.25, 0.4, 0.6],
         rtol=1e-8,
     )
-    alloc = compute_optimal(Chinchilla(**EPOCH), [1e21], recipe=fitted)
+    alloc = compute_optimal(Chinchilla(**EPOCH), [1e21], recipe=fitted, params="non-embedding")
     np.testing.assert_allclose(
         alloc.learning_rate, truth.learning_rate(alloc.N, alloc.D), rtol=1e-10
     )
@@ -309,3 +396,53 @@ def test_other_bad_inputs(law):
         compute_optimal(law, [1e21], recipe="li")
     with pytest.raises(ValueError, match="no interior optimum"):
         compute_optimal(law.replace(beta=0.0), [1e21])  # loss never improves with D: all parameters
+
+
+# ---- command line: range, coefficients, conventions ----------------------------------------
+
+
+def _allocate_cli(*extra):
+    from click.testing import CliRunner
+
+    from scalinglaws.cli import main
+
+    coefs = [f"--coef={k}={v}" for k, v in EPOCH.items()]
+    return CliRunner().invoke(main, ["allocate", "--law", "chinchilla", *coefs, *map(str, extra)])
+
+
+def test_cli_budget_1e300_and_bad_coefficients():
+    import json
+
+    result = _allocate_cli("--budget", "1e300", "--json")
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output)["allocations"][0]
+    a, b = EPOCH["alpha"], EPOCH["beta"]
+    log_n = (np.log(a * EPOCH["A"]) - np.log(b * EPOCH["B"])) / (a + b) + b / (a + b) * np.log(1e300 / 6)
+    assert np.log(row["N"]) == pytest.approx(log_n, rel=1e-12)
+    for bad, name in (("E=-5", "E"), ("beta=nan", "beta")):
+        from click.testing import CliRunner
+
+        from scalinglaws.cli import main
+
+        coefs = [f"--coef={k}={v}" for k, v in EPOCH.items() if k != name] + [f"--coef={bad}"]
+        result = CliRunner().invoke(main, ["allocate", "--law", "chinchilla", *coefs, "--budget", "1e21"])
+        assert result.exit_code in (1, 2) and name in result.output, result.output
+        assert "interior optimum" not in result.output
+
+
+def test_cli_params_convention():
+    result = _allocate_cli("--budget", "1e21", "--flops", "kaplan", "--recipe")
+    assert result.exit_code == 0, result.output
+    assert "mixed" in result.output and "--params non-embedding" in result.output
+    result = _allocate_cli("--budget", "1e21", "--flops", "kaplan", "--recipe", "--params", "non-embedding")
+    assert result.exit_code == 0 and "mixed" not in result.output, result.output
+
+
+def test_float32_caller_gets_float64_results(law):
+    # The package does not switch x64 on globally; compute_optimal scopes it and returns NumPy.
+    want = compute_optimal(law, [1e21, 1e23])
+    with jax.enable_x64(False):
+        got = compute_optimal(Chinchilla(**EPOCH), [1e21, 1e23])
+        assert not jax.config.jax_enable_x64
+    assert isinstance(got.N, np.ndarray) and got.N.dtype == np.float64
+    np.testing.assert_allclose(got.N, want.N, rtol=1e-13)

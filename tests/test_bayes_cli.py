@@ -26,8 +26,10 @@ def posterior_file(tmp_path_factory):
 def test_infer_json(posterior_file):
     path, document = posterior_file
     assert set(document["coefficients"]) == {"E", "A", "B", "alpha", "beta", "sigma"}
-    assert set(document["coefficients"]["alpha"]) == {"mean", "median", "q05", "q95", "r_hat", "ess"}
-    assert document["divergences"] == 0
+    # A Laplace approximation has no chains: no r_hat, ESS or divergence fields.
+    assert set(document["coefficients"]["alpha"]) == {"mean", "median", "q05", "q95"}
+    assert "divergences" not in document and document["method"] == "laplace"
+    assert document["discrepancy"]["method"] == "leave-largest-out"
     assert 1.769 < document["coefficients"]["E"]["median"] < 1.871
     from scalinglaws.bayes import load_posterior
 
@@ -72,6 +74,20 @@ def test_infer_bad_input():
     assert out.exit_code == 1 and "chains=0: must be at least 1" in out.output
     out = runner.invoke(main, ["infer", "chinchilla", "--law", "chinchilla", "--query", QUERY, "--samples", "0"])
     assert out.exit_code == 1 and "samples=0: must be at least 1" in out.output
+
+
+def test_allocate_posterior_flops_and_unique_tokens(posterior_file):
+    # Under uncertainty, every FLOP model works (issue 11: it used to be 6ND only).
+    path, _ = posterior_file
+    runner = CliRunner()
+    kaplan = runner.invoke(main, ["allocate", "--posterior", str(path), "--budget", "1e23", "--flops", "kaplan", "--json"])
+    six = runner.invoke(main, ["allocate", "--posterior", str(path), "--budget", "1e23", "--json"])
+    assert kaplan.exit_code == 0 and six.exit_code == 0, kaplan.output + six.output
+    k, s = json.loads(kaplan.stdout)["allocations"][0], json.loads(six.stdout)["allocations"][0]
+    assert k["interior_fraction"] == 1.0 and k["N"] != pytest.approx(s["N"], rel=1e-3)
+    # --unique-tokens reaches the allocator: a law without U says it does not model repetition.
+    out = runner.invoke(main, ["allocate", "--posterior", str(path), "--budget", "1e23", "--unique-tokens", "1e11"])
+    assert out.exit_code == 1 and "does not model repeated data" in out.output and "Traceback" not in out.output
 
 
 def test_bootstrap_json():

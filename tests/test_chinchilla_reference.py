@@ -13,6 +13,11 @@ from click.testing import CliRunner
 
 from scalinglaws.cli import main
 
+# Epoch AI's notebook values at full precision (cell 18, quoted in the docstring above).
+EPOCH_NOTEBOOK = dict(
+    objective=0.0010182740346154362, E=1.817235504463726, A=477.84171252965143, B=2143.8637880335505,
+    alpha=0.34731265761033453, beta=0.3671826173946711,
+)
 EPOCH = dict(objective=0.0010182740346154362, E=1.8172, alpha=0.3473, beta=0.3672, A=477.84, B=2143.86)
 
 
@@ -31,7 +36,8 @@ def test_python_api_reproduces_epoch_grid_fit(chinchilla_epoch_fit):
     assert bool(result.converged), result.message
     assert result.n_points == 240
     assert result.start_objectives.shape == (4500,)  # Epoch's grid, every start screened
-    assert int(result.n_agree) >= 2
+    # More than half of the 16 refined starts reach the optimum (the README says so).
+    assert int(result.n_agree) > 8, result.n_agree
     _check(result.coefficients, float(result.objective))
 
 
@@ -48,11 +54,35 @@ def test_cli_json_reproduces_epoch_grid_fit():
     _check(document["coefficients"], document["objective"])
 
 
-def test_about_a_quarter_of_grid_starts_are_poor(chinchilla_epoch_fit):
-    # The reason not to run every start to max_steps: many grid points sit far from the optimum.
+def _epoch_objective_numpy(log_a, log_b, log_e, alpha, beta):
+    """Epoch AI's objective written independently in NumPy, broadcasting over starts."""
+    import scalinglaws as sl
+
+    runs = sl.load_dataset("chinchilla", query="epoch_default_included == 1")
+    log_n, log_d, log_l = (np.log(np.asarray(runs[k], float)) for k in ("N", "D", "loss"))
+    pred = np.logaddexp(np.logaddexp(log_a - alpha * log_n, log_b - beta * log_d), log_e)
+    r = np.abs(pred - log_l)
+    return np.sum(np.where(r <= 1e-3, 0.5 * r**2, 1e-3 * (r - 0.5e-3)), axis=-1)
+
+
+def test_grid_starts_are_screened_exactly_and_all_are_far_from_the_optimum(chinchilla_epoch_fit):
+    # Why screen-then-refine: every one of Epoch's 4,500 grid points is screened, and even the
+    # best of them is more than 10 times the optimum, while most are more than 100 times it
+    # (measured: best 18x; 87% beyond 100x), so refining only the best few is what matters.
     screened = np.asarray(chinchilla_epoch_fit.start_objectives)
-    assert np.isfinite(screened).mean() > 0.5
-    assert np.nanmin(screened) > float(chinchilla_epoch_fit.objective)
+    grid = np.array(
+        np.meshgrid(
+            np.arange(0, 30, 5), np.arange(0, 30, 5), np.arange(-1, 1.5, 0.5),
+            np.arange(0, 2.5, 0.5), np.arange(0, 2.5, 0.5), indexing="ij",
+        )
+    ).reshape(5, -1, 1)
+    independent = _epoch_objective_numpy(*grid)
+    assert screened.shape == independent.shape == (4500,)
+    # The order of the starts is the library's business; the multiset of values is not.
+    np.testing.assert_allclose(np.sort(screened), np.sort(independent), rtol=1e-9)
+    optimum = float(chinchilla_epoch_fit.objective)
+    assert screened.min() > 10 * optimum
+    assert np.mean(screened > 100 * optimum) > 0.8
 
 
 def test_hoffmann_published_coefficients_fit_worse_than_epoch(chinchilla_epoch_fit):

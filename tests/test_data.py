@@ -48,3 +48,40 @@ def test_columns_can_be_renamed():
     assert {"N", "D", "C"} <= set(runs.columns)
     with pytest.raises(ValueError, match=r"cannot rename missing column\(s\) \['size'\]"):
         sl.load_runs({"N": [1.0]}, columns={"size": "N"})
+
+
+def test_csv_is_read_with_pyarrow_and_falls_back_cleanly(tmp_path, monkeypatch):
+    """Issue 9.4: the fast engine when pyarrow is there, pandas' own engine otherwise."""
+    import sys
+
+    path = tmp_path / "runs.csv"
+    pd.DataFrame({"N": [1e8, 2e8], "D": [1e9, 4e9], "loss": [3.0, 2.9]}).to_csv(path, index=False)
+    engines = []
+    original = pd.read_csv
+
+    def spy(*args, **kwargs):
+        engines.append(kwargs.get("engine", "c"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pd, "read_csv", spy)
+    fast = sl.load_runs(str(path))
+    assert engines == ["pyarrow"]
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if pyarrow were not installed
+    engines.clear()
+    slow = sl.load_runs(str(path))
+    assert engines == ["c"]
+    np.testing.assert_array_equal(fast["loss"], slow["loss"])
+    np.testing.assert_array_equal(fast["C"], slow["C"])
+
+
+def test_validation_names_rows_in_a_large_table():
+    """Checks are vectorised per column: a bad cell among 200,000 rows is found and named."""
+    n = 200_000
+    loss = np.full(n, 3.0)
+    loss[[17, 150_001]] = [np.nan, -1.0]
+    data = {"N": np.full(n, 1e8), "D": np.full(n, 1e9), "loss": loss}
+    with pytest.raises(ValueError, match=r"column 'loss' has NaN or infinite values in row\(s\) 17 "):
+        sl.load_runs(data)
+    loss[17] = 3.0
+    with pytest.raises(ValueError, match=r"column 'loss' must be positive, but row\(s\) 150001 are <= 0"):
+        sl.load_runs(data)

@@ -141,3 +141,67 @@ def test_cli_errors_are_one_clean_line(args, message):
     assert out.exit_code != 0
     assert message in out.output
     assert "Traceback" not in out.output
+
+
+# ---- issue 9.3: input errors are InputErrors; the CLI's exit codes ------------------------
+
+
+def test_table_errors_are_input_errors(tmp_path):
+    from scalinglaws.errors import InputError
+
+    bad_bytes = tmp_path / "latin1.csv"
+    bad_bytes.write_bytes("N,D,loss\n1e8,1e9,3.0\n".encode() + b"\xe9\xff,1,2\n")
+    with pytest.raises(InputError, match=r"data='.*latin1.csv': not UTF-8 text .* Save the table as UTF-8"):
+        sl.load_runs(str(bad_bytes))
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(InputError, match=r"could not read it as CSV"):
+        sl.load_runs(str(empty))
+    header = tmp_path / "header.csv"
+    header.write_text("N,D,loss\n")
+    with pytest.raises(InputError, match=r"has no rows \(only a header\?\)"):
+        sl.load_runs(str(header))
+    with pytest.raises(InputError, match=r"data='bad\\x00name.csv'"):
+        sl.load_runs("bad\x00name.csv")
+    with pytest.raises(InputError, match=r"column name\(s\) \['N'\] appear more than once"):
+        sl.load_runs(pd.DataFrame([[1.0, 2.0]], columns=["N", "N"]))
+    with pytest.raises(InputError, match=r"query='N': could not evaluate it as a condition"):
+        sl.load_runs(_runs(), query="N")
+
+
+def test_pyarrow_and_pandas_engines_read_the_same_table(tmp_path):
+    path = tmp_path / "runs.csv"
+    pd.DataFrame(_runs()).to_csv(path, index=False)
+    runs = sl.load_runs(str(path))
+    np.testing.assert_array_equal(runs["loss"], pd.read_csv(path, engine="c")["loss"].to_numpy())
+
+
+def test_non_finite_results_are_errors_naming_the_field():
+    from scalinglaws.commands._common import NonFiniteResult, checked
+
+    with pytest.raises(NonFiniteResult, match=r"allocations\[1\]\.loss is nan"):
+        checked({"allocations": [{"loss": 1.0}, {"loss": float("nan")}]})
+    with pytest.raises(NonFiniteResult, match=r"the result N is inf"):
+        checked({"N": np.float64("inf")})
+    assert checked({"a": np.array([1.0, 2.0]), "b": np.float64(3.0)}) == {"a": [1.0, 2.0], "b": 3.0}
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["fit", "chinchilla", "--law", "chinchilla", "--delta", "nan"], 2, "--delta"),
+        (["fit", "chinchilla", "--law", "chinchilla", "--starts", "0"], 2, "--starts"),
+        (["allocate", "--law", "chinchilla", "--budget", "nan"], 2, "--budget"),
+        (["allocate", "--law", "chinchilla", "--budget", "-1e21"], 2, "--budget"),
+        (["allocate", "--law", "chinchilla", "--coef", "E=inf", "--budget", "1e21"], 2, "--coef"),
+        (["allocate", "--law", "chinchilla", "--coef", "E=1", "--coef", "E=2", "--budget", "1e21"], 2, "E is given twice"),
+        (["testtime", "passk", "x.csv", "--k", "0"], 2, "--k"),
+        (["fit", "chinchilla", "--law", "chinchilla", "--weights", "nope", "--quiet"], 1, "missing column(s) ['nope']"),
+    ],
+)
+def test_usage_errors_exit_2_and_data_errors_exit_1(args, code, message):
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == code, out.output
+    assert isinstance(out.exception, SystemExit)
+    assert message in out.stderr
+    assert "Traceback" not in out.output

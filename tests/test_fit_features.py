@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import scalinglaws as sl
+from scalinglaws.errors import ConvergenceWarning
 from scalinglaws.laws import AbstractLaw, coefficient, positive
 
 
@@ -15,7 +16,13 @@ def datablations_tied_fit():
     return sl.fit("data-constrained", "datablations", tie={"beta": "alpha"})
 
 
-def test_data_constrained_law_fits_datablations_with_alpha_tied_to_beta(datablations_tied_fit):
+def test_regression_snapshot_data_constrained_datablations_alpha_tied_to_beta(datablations_tied_fit):
+    """Regression snapshot, not a reference result: pins this implementation's own output.
+
+    No published fit uses these 182 runs alone (Muennighoff et al. 2023 fit E, A, B, alpha,
+    beta on separate runs), so the numbers below only detect a change in behaviour; the
+    README lists them under "Regression snapshots", apart from the reproduced papers.
+    """
     result = datablations_tied_fit
     assert bool(result.converged), result.message
     assert result.n_points == 182
@@ -29,8 +36,14 @@ def test_data_constrained_law_fits_datablations_with_alpha_tied_to_beta(datablat
 
 
 def test_tying_costs_objective_but_little(datablations_tied_fit):
-    free = sl.fit("data-constrained", "datablations")
-    assert float(free.objective) <= float(datablations_tied_fit.objective) * (1 + 1e-6)
+    # Untied, the objective drops by about 6% (measured 0.00657 against 0.00696), but R_N*
+    # runs off to the edge of its support: without the tie the law is not identified here,
+    # and the fit must say so rather than report convergence.
+    with pytest.warns(ConvergenceWarning, match="R_N_star"):
+        free = sl.fit("data-constrained", "datablations")
+    assert not bool(free.converged)
+    cost = float(datablations_tied_fit.objective) / float(free.objective) - 1
+    assert 0 < cost < 0.10, cost
 
 
 def test_fixed_coefficients_stay_fixed(chinchilla_epoch_fit):

@@ -70,3 +70,10 @@ def test_within_range_caps_extrapolation(regmix_fit):
     # Computed from the (row-rescaled) weights, so allow the 0.4% rounding of the raw table.
     assert all(plan.weights[d] <= seen[d] * 1.005 for d in seen)
     assert abs(sum(plan.weights.values()) - 1) < 1e-9
+
+
+def test_predict_on_other_scales_warns(regmix_fit):
+    # The README's `split == 'test'` rows span 1M, 60M and 1B models; the law was fitted at 1M.
+    rows = sl.load_runs("regmix", query="split == 'test'")
+    with pytest.warns(UserWarning, match=r"model_scale = \[.*'60M'.*fitted at model_scale = \['1M'\]"):
+        regmix_fit.predict(rows)

@@ -137,7 +137,7 @@ def test_cli_errors(folder, tmp_path):
     result = invoke("testtime", "fit", bad, "--law", "beta", "--out", tmp_path / "x.json")
     assert result.exit_code == 1 and "negative counts" in result.output
     result = invoke("testtime", "passk", folder / "attempts.csv", "--k", 0)
-    assert result.exit_code == 1 and "positive integer" in result.output
+    assert result.exit_code == 2 and "--k" in result.output  # a usage error (click.IntRange)
     result = invoke("testtime", "passk", folder / "attempts.csv", "--k", 65)
     assert result.exit_code == 1 and "needs k <= n" in result.output
     law = tmp_path / "law.json"
@@ -154,3 +154,48 @@ def test_cli_errors(folder, tmp_path):
     models.write_text("model,cost_per_token,law,tokens\nbig,1.0,big.json,100\n")
     result = invoke("testtime", "plan", models, "--budget", 10)
     assert result.exit_code == 1 and "below the cost of one sample" in result.output
+
+
+def _beta_law_file(tmp_path):
+    from scalinglaws.testtime import BetaCoverage, save_coverage_law
+
+    save_coverage_law(BetaCoverage(alpha=0.6, beta=3.0, pi0=0.02), tmp_path / "big.json")
+
+
+def test_plan_huge_budget_and_bad_training_cost(tmp_path):
+    _beta_law_file(tmp_path)
+    models = tmp_path / "models.csv"
+    models.write_text("model,cost_per_token,law,tokens\nbig,1.0,big.json,100\n")
+    # 1e30 per query: k is capped at 2**53 (exact integers in float64), no ufunc error.
+    result = invoke("testtime", "plan", models, "--budget", 1e30, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    law = load_coverage_law(tmp_path / "big.json")
+    at_cap = float(law.predict({"k": np.array([2.0**53])})[0])
+    assert 1e15 < document["k"] <= 2**53 and document["coverage"] == pytest.approx(at_cap, abs=1e-12)
+    result = invoke(
+        "testtime", "plan", models, "--budget", 1e4, "--queries", 10, "--training-cost", "nan", "--json"
+    )
+    assert result.exit_code in (1, 2) and "null" not in result.output
+    assert "training" in result.output.lower()
+
+
+def test_plan_selection_option(tmp_path):
+    _beta_law_file(tmp_path)
+    models = tmp_path / "models.csv"
+    models.write_text("model,cost_per_token,law,tokens\nbig,1.0,big.json,100\n")
+    want = {
+        "coverage": plan(load_candidates(models), 1e4),
+        "majority": plan(load_candidates(models), 1e4, selection="majority"),
+        "verifier": plan(load_candidates(models), 1e4, selection="verifier", fpr=0.05),
+    }
+    for selection, expected in want.items():
+        extra = ["--fpr", 0.05] if selection == "verifier" else []
+        result = invoke("testtime", "plan", models, "--budget", 1e4, "--selection", selection, *extra, "--json")
+        assert result.exit_code == 0, result.output
+        document = json.loads(result.output)
+        assert document["selection"] == selection
+        assert (document["k"], document["coverage"]) == (expected.k, pytest.approx(expected.coverage, rel=1e-12))
+    # Voting and an imperfect verifier cannot beat a perfect verifier.
+    assert want["majority"].coverage < want["coverage"].coverage
+    assert want["verifier"].coverage < want["coverage"].coverage

@@ -100,3 +100,27 @@ def test_bad_input_is_rejected():
         load_attempts("/nonexistent/attempts.csv")
     with pytest.raises(TypeError, match="expected a CSV path"):
         load_attempts(3.0)
+
+
+def test_huge_n_uses_little_memory():
+    import tracemalloc
+
+    tracemalloc.start()
+    n = 10**12
+    got = pass_at_k([n, n, n], [0, 3, 10**9], [1, 100, 10**6])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 200e6  # O(min(k, c)), not O(n) (8 TB)
+    # pass@k = 1 - prod_{i<k} (1 - c/(n - i)), summed here term by term
+    want = [-np.expm1(np.log1p(-3 / (n - np.arange(k, dtype=float))).sum()) for k in (1, 100, 10**6)]
+    np.testing.assert_allclose(got[:, 1], want, rtol=1e-12)
+    np.testing.assert_array_equal(got[:, 0], 0.0)
+    assert got[0, 2] == pytest.approx(1e-3, rel=1e-9)
+
+
+def test_large_k_and_c_branch_agrees_with_the_product():
+    from scalinglaws.testtime._passk import _log_fail_all
+
+    n, k, c = 10**8, 5 * 10**6, 5 * 10**6 + 3  # both above 2**22: Stirling's series
+    direct = np.log1p(-c / (n - np.arange(k, dtype=float))).sum()
+    assert abs(_log_fail_all(n, k, np.array([c]))[0] / direct - 1) < 1e-9

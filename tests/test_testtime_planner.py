@@ -18,6 +18,7 @@ from scalinglaws.testtime import (
     allocate_samples,
     expected_solved,
     expected_utility,
+    kinetics_cost,
     load_candidates,
     majority_vote_accuracy,
     majority_vote_plateau,
@@ -208,3 +209,66 @@ def test_cost_model():
         ModelCost(N=-1, n_layers=1, d_attn=1, d_kv=1)
     with pytest.raises(ValueError, match="no price_per_token"):
         sample_cost(small, 10, unit="price")
+
+
+def test_kinetics_cost_published_formula():
+    # Sadhukhan et al. 2025 (Kinetics, arXiv:2506.05333), eq. 2, written out independently:
+    # C = 2 N P L_out + 2 r N L_in D L_out + r N D L_out^2 + 2 I L_in D L_out + I N D L_out^2
+    # (N trials, P parameters, D KV values per token, r GQA ratio, 16-bit KV), for a
+    # Qwen3-8B-like model: 36 layers, 32 query heads and 8 KV heads of 128.
+    model = ModelCost(N=6.95e9, n_layers=36, d_attn=32 * 128, d_kv=8 * 128)
+    trials, L_in, L_out, intensity = 32, 8192.0, 4096.0, 295.0
+    P, D, r = 6.95e9, 2 * 36 * 8 * 128, 4.0
+    published = (
+        2 * trials * P * L_out
+        + 2 * r * trials * L_in * D * L_out
+        + r * trials * D * L_out**2
+        + 2 * intensity * L_in * D * L_out
+        + intensity * trials * D * L_out**2
+    )
+    got = float(kinetics_cost(model, trials, L_out, L_in, intensity=intensity))
+    assert abs(got / published - 1) < 1e-6
+    # k x the cost of one sample counts the prompt's KV reads k times: an overcount.
+    assert trials * float(kinetics_cost(model, 1, L_out, L_in, intensity=intensity)) > 1.1 * got
+
+
+def test_candidate_from_model_shares_the_prompt():
+    model = ModelCost(N=6.95e9, n_layers=36, d_attn=4096, d_kv=1024)
+    law = BetaCoverage(alpha=0.5, beta=2.0, pi0=0.0)
+    cand = Candidate.from_model("qwen", model, law, tokens=4096.0, prompt=8192.0)
+    for k in (1, 7, 32):
+        np.testing.assert_allclose(
+            cand.shared_cost + k * cand.cost_per_sample, kinetics_cost(model, k, 4096.0, 8192.0), rtol=1e-12
+        )
+    budget = cand.shared_cost + 10.5 * cand.cost_per_sample
+    result = plan([cand], budget)
+    assert result.k == 10  # coverage rises with k: all the budget, prompt paid once
+    np.testing.assert_allclose(result.cost, cand.shared_cost + 10 * cand.cost_per_sample, rtol=1e-12)
+
+
+def test_plan_selection_majority_and_verifier():
+    law = BetaCoverage(alpha=0.8, beta=1.5, pi0=0.05)
+    cands = [Candidate("m", 1.0, law)]
+    p = representative_p(law)
+    maj = plan(cands, 50.0, selection="majority")
+    # The planner's O(1) incomplete-Beta form agrees with the explicit binomial sum.
+    np.testing.assert_allclose(maj.coverage, majority_vote_accuracy(p, [maj.k])[0], rtol=1e-10)
+    for k in (1, 2, 7, 50):
+        assert majority_vote_accuracy(p, [k])[0] <= maj.coverage + 1e-12
+    ver = plan(cands, 50.0, selection="verifier", fpr=0.1, tpr=0.9)
+    np.testing.assert_allclose(ver.coverage, verifier_accuracy(p, ver.k, fpr=0.1, tpr=0.9)[0], rtol=1e-12)
+    cov = plan(cands, 50.0)
+    assert ver.coverage < cov.coverage and maj.coverage < cov.coverage
+    with pytest.raises(ValueError, match="selection='vote'"):
+        plan(cands, 50.0, selection="vote")
+    with pytest.raises(ValueError, match="needs per-problem success probabilities"):
+        plan([Candidate("e", 1.0, ExpPowerLaw(neg_a=1.6, b=-0.28))], 50.0, selection="majority")
+    with pytest.raises(ValueError, match="fpr"):
+        plan(cands, 50.0, selection="verifier", fpr=1.5)
+
+
+def test_total_cost_rejects_non_finite():
+    with pytest.raises(ValueError, match="training=nan"):
+        total_cost(3.0, queries=10, training=float("nan"))
+    with pytest.raises(ValueError, match="queries=inf"):
+        total_cost(3.0, queries=float("inf"))

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConvergenceWarning", "IdentifiabilityError", "InputError"]
+__all__ = ["ColumnNote", "ConvergenceWarning", "IdentifiabilityError", "InputError"]
 
 
 class InputError(ValueError):
@@ -21,6 +21,12 @@ class InputError(ValueError):
 
 class IdentifiabilityError(InputError):
     """The data cannot identify the law's coefficients."""
+
+
+class ColumnNote(UserWarning):
+    """A note, not a problem: a table's column was recognised under another name (`params`
+    as `N`, see `scalinglaws.data.KNOWN_SPELLINGS`). One `note:` line in the CLI. Silence it
+    by naming the columns (`columns={"params": "N"}`, `--column params=N`)."""
 
 
 class ConvergenceWarning(UserWarning):

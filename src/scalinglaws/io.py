@@ -1,19 +1,25 @@
-"""Saving and loading fitted laws: JSON, written atomically, read back bit-for-bit."""
+"""Saving and loading fitted laws: JSON, written atomically, read back bit-for-bit.
+
+Law files are data: a file names its law by registered name (plus static fields and
+coefficients), and loading never imports or calls anything the file names unless the
+caller opts in with `allow_import=True` (see `scalinglaws.laws.resolve_law`).
+"""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .laws import AbstractLaw
-from .laws._registry import _REGISTRY
+from .errors import InputError
+from .laws import AbstractLaw, law_path, resolve_law, validate_coefficients, validate_static
+from .laws import law_name as _registered_name
+from .output import write_text
+from .precision import float64
 
 FORMAT = "scalinglaws.fit"
 VERSION = 1
@@ -27,61 +33,59 @@ class SavedFit:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to `path` atomically: a temporary file in the same folder, then rename,
-    so a reader never sees a half-written file."""
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise ValueError(f"out={str(path)!r}: the folder {str(path.parent)!r} does not exist.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def law_to_dict(law: AbstractLaw) -> dict[str, Any]:
-    """JSON-ready description of a (scalar) law. Floats survive a JSON round trip exactly."""
-    cls = type(law)
+    """JSON-ready description of a (scalar) law. Floats survive a JSON round trip exactly.
+
+    `"law"` is the registered name (`None` for an unregistered law); `"class"` the
+    `module:Class` path, for information and for files of unregistered laws.
+    """
     coefficients = {}
     for name, value in law.coefficients.items():
         array = np.asarray(value, dtype=float)
         # Python floats (repr) survive JSON exactly; vectors are stored as lists of them.
         coefficients[name] = float(array) if array.ndim == 0 else array.tolist()
     return {
-        "class": f"{cls.__module__}:{cls.__qualname__}",
+        "law": _registered_name(law),
+        "class": law_path(type(law)),
         "static": {k: list(v) if isinstance(v, tuple) else v for k, v in law.static_fields.items()},
         "coefficients": coefficients,
     }
 
 
-def law_from_dict(spec: dict[str, Any], *, source: str = "law") -> AbstractLaw:
+def law_from_dict(spec: Any, *, source: str = "law", allow_import: bool = False) -> AbstractLaw:
+    """Rebuild a law written by [`law_to_dict`][], treating the file as data.
+
+    The law is resolved by registered name (or, in older files, by a `module:Class` path
+    of a registered or already imported law) without importing anything unless
+    `allow_import=True`; static fields and coefficients are validated first.
+
+    **Raises:** `InputError` naming `source` (and the coefficient or field).
+    """
+    if not isinstance(spec, dict):
+        raise InputError(f"{source}: the law entry is missing or not an object.")
+    name, path = spec.get("law"), spec.get("class")
+    if name is not None:
+        cls, registered_static = resolve_law(name, allow_import=False, source=source)
+        if isinstance(path, str) and path != law_path(cls):
+            raise InputError(
+                f"{source}: the file names law {name!r} of class {path!r}, but {name!r} is registered "
+                f"here as {law_path(cls)!r}; register the right law under that name before loading."
+            )
+    elif path is not None:
+        cls, registered_static = resolve_law(path, allow_import=allow_import, source=source)
+    else:
+        raise InputError(f"{source}: the law entry names no law (no 'law' or 'class').")
+    static = {**registered_static, **validate_static(cls, spec.get("static", {}), source=source)}
+    coefficients = validate_coefficients(cls, spec.get("coefficients"), source=source, static=static)
     try:
-        module_name, _, qualname = spec["class"].partition(":")
-        cls = getattr(importlib.import_module(module_name), qualname)
-        static = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.get("static", {}).items()}
-        return cls(**spec["coefficients"], **static)
-    except Exception as error:
-        raise ValueError(f"{source}: cannot rebuild the law from {spec!r} ({error}).") from None
+        return cls(**coefficients, **static)
+    except (ValueError, TypeError) as error:
+        raise InputError(f"{source}: cannot rebuild the law {cls.__name__} ({error}).") from None
 
 
 def law_name(law: AbstractLaw) -> str:
     """The registry name of a law instance, if it has one, else `module:Class`."""
-    for name, factory in _REGISTRY.items():
-        try:
-            candidate = factory()
-        except Exception:  # a user factory that needs arguments
-            continue
-        if type(candidate) is type(law) and candidate.static_fields == law.static_fields:
-            return name
-    cls = type(law)
-    return f"{cls.__module__}:{cls.__qualname__}"
+    return _registered_name(law) or law_path(type(law))
 
 
 def fit_to_dict(result) -> dict[str, Any]:
@@ -104,9 +108,14 @@ def fit_to_dict(result) -> dict[str, Any]:
         "n_starts": int(np.size(result.start_objectives)),
         "n_refined": int(np.size(result.refined_objectives)),
         "data_fingerprint": result.data_fingerprint,
+        # The fitted data's ranges: `forecast`/`allocate --fit` report how far beyond the
+        # largest fitted compute they extrapolate (issue 12.6). Absent from older files.
+        "input_ranges": {name: [lo, hi] for name, (lo, hi) in getattr(result, "ranges", {}).items()},
+        "max_compute": getattr(result, "max_compute", None),
     }
 
 
+@float64
 def save_fit(result_or_law, path: str | os.PathLike, **metadata: Any) -> None:
     """Write a fit (a `FitResult` or a law) to `path` as JSON, atomically.
 
@@ -123,7 +132,7 @@ def save_fit(result_or_law, path: str | os.PathLike, **metadata: Any) -> None:
         "fit": summary,
         "metadata": metadata,
     }
-    atomic_write_text(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+    write_text(path, json.dumps(document, indent=2, sort_keys=True) + "\n", "save_fit(path=...)")
 
 
 def read_document(
@@ -132,32 +141,45 @@ def read_document(
     """Read a JSON document written by this package and check its `format` and `version`.
 
     Returns the document and a description of the file for error messages. A missing,
-    truncated or corrupt file, or one of another kind, raises a `ValueError` that says so
-    and what to do (`remedy`, e.g. "Re-run the fit with --out.").
+    truncated or corrupt file, or one of another kind, raises an `InputError` that says so
+    and what to do (`remedy`, e.g. "Re-run the fit with --out."). Nothing in the document
+    is imported or executed: it is parsed as JSON only.
     """
     path = Path(path)
     argument = f"{what} file {str(path)!r}"
     if not path.exists():
-        raise ValueError(f"{argument}: no such file.")
+        raise InputError(f"{argument}: no such file.")
+    if not path.is_file():
+        raise InputError(f"{argument}: not a regular file.")
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise InputError(
             f"{argument}: not valid JSON ({error}); the file is truncated or corrupt. {remedy}"
         ) from None
+    except OSError as error:
+        raise InputError(f"{argument}: cannot read it ({error.strerror}).") from None
     if not isinstance(document, dict) or document.get("format") != format:
-        raise ValueError(f"{argument}: not a scalinglaws {what} file (expected format {format!r}).")
+        raise InputError(f"{argument}: not a scalinglaws {what} file (expected format {format!r}).")
     if document.get("version") != version:
-        raise ValueError(f"{argument}: version {document.get('version')!r} is not supported (expected {version}).")
+        raise InputError(f"{argument}: version {document.get('version')!r} is not supported (expected {version}).")
     return document, argument
 
 
-def load_fit(path: str | os.PathLike) -> SavedFit:
-    """Read a fit written by [`save_fit`][] (or `scalinglaws fit --out`)."""
+@float64
+def load_fit(path: str | os.PathLike, *, allow_import: bool = False) -> SavedFit:
+    """Read a fit written by [`save_fit`][] (or `scalinglaws fit --out`).
+
+    The file is data: its law must be registered (built in, or with
+    `scalinglaws.laws.register_law` before loading) or already imported; `allow_import=True`
+    lets the loader import the module the file names (only for files you trust).
+    """
     document, argument = read_document(
         path, format=FORMAT, version=VERSION, what="fit", remedy="Re-run the fit with --out."
     )
-    law = law_from_dict(document.get("law", {}), source=argument)
-    metadata = dict(document.get("metadata", {}))
-    metadata["fit"] = document.get("fit", {})
+    law = law_from_dict(document.get("law"), source=argument, allow_import=allow_import)
+    metadata, summary = document.get("metadata", {}), document.get("fit", {})
+    if not isinstance(metadata, dict) or not isinstance(summary, dict):
+        raise InputError(f"{argument}: 'metadata' and 'fit' must be objects; the file is corrupt.")
+    metadata = dict(metadata, fit=summary)
     return SavedFit(law=law, metadata=metadata)

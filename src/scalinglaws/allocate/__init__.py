@@ -3,8 +3,8 @@
 Gradient-based, vectorised over budgets and differentiable in the law's coefficients
 (`compute_optimal`, `optimal_allocation`); inference-aware (Sardana et al. 2024) and
 data-constrained (Muennighoff et al. 2023) variants; FLOP-counting conventions; the
-hyperparameter law of Li et al. 2025; isoFLOP analysis (Hoffmann et al. 2022, Approaches
-1 and 2) and figures.
+hyperparameter law of Li et al. 2025; isoFLOP analysis (Hoffmann et al. 2022, Approach 2;
+Approach 1's envelope is `scalinglaws.curves`) and figures.
 """
 
 from ._flops import (
@@ -66,4 +66,12 @@ from ._plot import (
 from ._plot import (
     plot_loss_vs_compute as plot_loss_vs_compute,
 )
+from ._optimal import bucket_size as bucket_size
+from ._optimal import check_budgets as check_budgets
+from ._optimal import check_coefficients as check_coefficients
+from ._optimal import check_tokens as check_tokens
+from ._optimal import check_unique_tokens as check_unique_tokens
+from ._optimal import pad_rows as pad_rows
 from ._recipe import HyperparameterLaw as HyperparameterLaw
+from ._recipe import non_embedding_params as non_embedding_params
+from ._recipe import recipe_params as recipe_params

@@ -106,6 +106,15 @@ class HoffmannFlops(AbstractFlops):
 
     **Arguments:** `seq_len` $S$ (2048), `vocab` $V$ (32,000, Chinchilla's tokenizer),
     `aspect_ratio` $r$ (128), `head_dim` (128, Chinchilla's key size).
+
+    **The paper disagrees with itself.** Appendix F's formula and the ratios of Table A4
+    ("our FLOPs / 6ND") do not match. For the 73M model ($d = 640$, 10 layers, 10 heads
+    of 64, $S = 2048$, $V = 32{,}000$) the formula above gives $6.998 \times 10^8$ FLOPs
+    per token, **1.60x** $6ND$ with $N = 73$M, where the table lists **1.03x**. The table's
+    ratio is reproduced (1.04x) only when the embedding ($2Vd$) and output-logit ($2dV$)
+    terms are dropped, i.e. the table effectively counts non-embedding FLOPs. This class
+    implements the formula as written (checked in `tests/test_allocate.py`); at 70B the
+    embedding terms are under 1% and the two agree.
     """
 
     seq_len: float = 2048.0

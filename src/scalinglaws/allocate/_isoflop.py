@@ -1,8 +1,9 @@
-"""IsoFLOP analysis (Hoffmann et al. 2022, Approaches 1-2) and allocation exponents of laws."""
+"""IsoFLOP analysis (Hoffmann et al. 2022, Approach 2) and allocation exponents of laws."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import equinox as eqx
@@ -13,6 +14,7 @@ from jaxtyping import ArrayLike
 
 from ..data import load_runs
 from ..laws import AbstractLaw
+from ..precision import float64
 from ._flops import AbstractFlops, get_flops
 from ._optimal import as_law, check_budgets, check_law_inputs, compute_optimal, optimal_allocation
 
@@ -35,6 +37,8 @@ def chinchilla_closed_form(law: AbstractLaw, budgets: ArrayLike):
     return n, d
 
 
+@float64
+@float64
 def exponents_from_law(
     law: AbstractLaw, budgets: ArrayLike = (1e20, 1e24), *, flops: str | AbstractFlops = "6nd"
 ) -> dict[str, float]:
@@ -96,6 +100,13 @@ class IsoflopResult:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def __repr__(self) -> str:
+        # The exponents, not every budget's optimum (those are in `summary()`/`to_dict()`).
+        from ..results import value_repr
+
+        return value_repr("IsoflopResult", {"a": self.a, "a_se": self.a_se, "b": self.b, "b_se": self.b_se,
+                                            "n_budgets": self.n_budgets, "method": self.method})
+
     def summary(self) -> str:
         lines = [
             (
@@ -125,6 +136,7 @@ def _slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     return float(coef[1]), float(np.sqrt(cov[1, 1])), float(coef[0])
 
 
+@float64
 def isoflop_analysis(
     data: Any,
     *,
@@ -132,6 +144,7 @@ def isoflop_analysis(
     group: str = "C",
     window: int | None = 7,
     target: str = "loss",
+    columns: Mapping[str, str] | None = None,
 ) -> IsoflopResult:
     r"""Locate each budget's optimum on its isoFLOP curve and fit $N^* \propto C^a$, $D^* \propto C^b$.
 
@@ -153,6 +166,7 @@ def isoflop_analysis(
     - `group`: the budget column (default `"C"`).
     - `window`: points per parabola (>= 3) or `None` for all.
     - `target`: the loss column.
+    - `columns`: your column names -> the package's (see `scalinglaws.load_runs`).
 
     **Returns:** an [`IsoflopResult`][].
 
@@ -164,7 +178,7 @@ def isoflop_analysis(
     print(res.summary())
     ```
     """
-    runs = load_runs(data, query=query)
+    runs = load_runs(data, query=query, columns=columns)
     runs.require(["N", target, group], why="an isoFLOP analysis groups runs by budget")
     if window is not None and (int(window) != window or window < 3):
         raise ValueError(

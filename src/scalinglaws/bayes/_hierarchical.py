@@ -25,9 +25,11 @@ import numpy as np
 from ..data import load_runs
 from ..fit import move_inside
 from ..laws import get_law
-from ._model import DEFAULT_DF, DEFAULT_NOISE_SCALE, noise_distribution
+from ..errors import InputError
+from ..precision import float64
+from ._model import DEFAULT_DF, DEFAULT_NOISE_SCALE, ModelDensity, noise_distribution
 from ._posterior import Posterior
-from ._priors import default_prior_parameters
+from ._priors import default_prior, default_prior_parameters
 
 # Coefficient names treated as exponents when `shared` is not given.
 _EXPONENT_NAMES = ("alpha", "beta", "alpha_N", "alpha_D", "alpha_C", "gamma", "eta")
@@ -57,7 +59,7 @@ class HierarchicalPosterior:
         """The [`Posterior`][] of one group's law (shared and that group's coefficients), for
         forecasts and allocation."""
         if label not in self.groups:
-            raise ValueError(f"group={label!r}: unknown group; the groups are {self.groups}.")
+            raise InputError(f"group={label!r}: unknown group; the groups are {self.groups}.")
         k = self.groups.index(label)
         draws = {n: self.draws[n] for n in self.shared}
         draws.update({n: self.draws[n][..., k] for n in self.per_group})
@@ -70,18 +72,20 @@ class HierarchicalPosterior:
         )
 
     def summary(self) -> dict[str, dict[str, float]]:
-        """name (per-group ones as `name[group]`) -> mean, median, q05, q95, r_hat, ess."""
-        from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
+        """name (per-group ones as `name[group]`) -> mean, median, q05, q95, and ArviZ's
+        rank-normalised r_hat and bulk ESS (Vehtari et al. 2021)."""
+        import arviz as az
 
         out = {}
 
         def add(key, values):
             flat = values.reshape(-1)
             q05, q50, q95 = np.quantile(flat, [0.05, 0.5, 0.95])
+            enough = values.shape[1] >= 4
             out[key] = {
                 "mean": float(flat.mean()), "median": float(q50), "q05": float(q05), "q95": float(q95),
-                "r_hat": float(split_gelman_rubin(values)) if values.shape[1] >= 4 else float("nan"),
-                "ess": float(effective_sample_size(values)) if values.shape[1] >= 4 else float("nan"),
+                "r_hat": float(az.rhat(values)) if enough and values.shape[0] > 1 else float("nan"),
+                "ess": float(az.ess(values, method="bulk")) if enough else float("nan"),
             }
 
         for name, values in self.draws.items():
@@ -93,6 +97,30 @@ class HierarchicalPosterior:
         return out
 
 
+def hierarchical_model(
+    *, template, shared, per_group, priors, x, log_y, index, n_groups, likelihood, df, noise_scale
+):
+    """NumPyro model of [`hierarchical_infer`][]: shared coefficients under their default
+    priors; per-group ones non-centred in unconstrained space around `mu_<name>` with
+    scale `tau_<name>`. `priors`: name -> the default prior (shared names) or its
+    `(loc, scale)` in unconstrained space (per-group names), computed once outside."""
+    import numpyro
+    import numpyro.distributions as dist
+
+    values = {n: numpyro.sample(n, priors[n]) for n in shared}
+    for n in per_group:
+        loc, scale = priors[n]
+        mu = numpyro.sample(f"mu_{n}", dist.Normal(loc, scale))
+        tau = numpyro.sample(f"tau_{n}", dist.HalfNormal(1.0))
+        z = numpyro.sample(f"z_{n}", dist.Normal(jnp.zeros(n_groups), 1.0).to_event(1))
+        values[n] = template.coefficient_constraint(n).forward(mu + tau * z)[index]
+    sigma = numpyro.sample("sigma", dist.HalfNormal(noise_scale))
+    law = template.replace(**values)
+    log_lik = noise_distribution(likelihood, law.log_predict(x), sigma, df).log_prob(log_y)
+    numpyro.factor("log_likelihood", jnp.sum(log_lik))
+
+
+@float64
 def hierarchical_infer(
     law,
     data: Any,
@@ -125,102 +153,75 @@ def hierarchical_infer(
 
     **Returns:** a [`HierarchicalPosterior`][]; `.group(label)` gives one group's posterior.
     """
-    from numpyro.infer import MCMC, NUTS
-
-    from ._infer import _check_int
+    from ..fit import fit
+    from ._infer import _check_int, run_nuts
 
     chains = _check_int(chains, "chains", 1)
     samples = _check_int(samples, "samples", 1)
     warmup = _check_int(warmup, "warmup", 1)
     if likelihood not in ("student_t", "normal"):
-        raise ValueError(f"likelihood={likelihood!r}: expected 'student_t' or 'normal'.")
+        raise InputError(f"likelihood={likelihood!r}: expected 'student_t' or 'normal'.")
     template = get_law(law)
     names = template.coefficient_names()
     if shared is None:
         shared = tuple(n for n in names if n in _EXPONENT_NAMES)
         if not shared:
-            raise ValueError(f"shared: {type(template).__name__} has no exponent named as usual; pass shared=[...].")
+            raise InputError(f"shared: {type(template).__name__} has no exponent named as usual; pass shared=[...].")
     shared = tuple(shared)
     unknown = [n for n in shared if n not in names]
     if unknown:
-        raise ValueError(f"shared: unknown coefficient(s) {unknown}; the coefficients are {list(names)}.")
+        raise InputError(f"shared: unknown coefficient(s) {unknown}; the coefficients are {list(names)}.")
     per_group = tuple(n for n in names if n not in shared)
     if not per_group:
-        raise ValueError("shared: every coefficient is shared; leave at least one to vary by group.")
+        raise InputError("shared: every coefficient is shared; leave at least one to vary by group.")
     runs = load_runs(data, query=query)
     target = target or type(template).target
     runs.require(tuple(template.inputs), why=f"the law reads {list(template.inputs)}")
     runs.require([target], why="the fitted target")
     if group not in runs.frame.columns:
-        raise ValueError(f"group={group!r}: no such column; the columns are {list(runs.frame.columns)}.")
+        raise InputError(f"group={group!r}: no such column; the columns are {list(runs.frame.columns)}.")
     labels = runs.frame[group].to_numpy()
     groups = list(dict.fromkeys(labels.tolist()))
     if len(groups) < 2:
-        raise ValueError(f"group={group!r}: found {len(groups)} group; a hierarchical fit needs at least two.")
+        raise InputError(f"group={group!r}: found {len(groups)} group; a hierarchical fit needs at least two.")
     index = jnp.asarray([groups.index(v) for v in labels.tolist()])
     n_groups = len(groups)
     x = {k: jnp.asarray(v) for k, v in runs.arrays(template.inputs).items()}
     log_y = jnp.log(jnp.asarray(runs[target]))
-    prior = {n: default_prior_parameters(template, n) for n in names}
-    constraint = {n: template.coefficient_constraint(n) for n in names}
-
-    def normal_lp(v, loc, scale):
-        return -0.5 * ((v - loc) / scale) ** 2 - jnp.log(scale) - 0.5 * jnp.log(2 * jnp.pi)
-
-    def unpack(u):
-        values = {n: constraint[n].forward(u[n]) for n in shared}
-        for n in per_group:
-            tau = jnp.exp(u[f"log_tau_{n}"])
-            values[n] = constraint[n].forward(u[f"mu_{n}"] + tau * u[f"z_{n}"])
-        return values
-
-    def potential(u):
-        lp = 0.0
-        for n in shared:
-            lp += normal_lp(u[n], *prior[n])
-        for n in per_group:
-            lp += normal_lp(u[f"mu_{n}"], *prior[n])
-            log_tau = u[f"log_tau_{n}"]
-            lp += normal_lp(jnp.exp(log_tau), 0.0, 1.0) + log_tau  # HalfNormal(1) with Jacobian
-            lp += jnp.sum(normal_lp(u[f"z_{n}"], 0.0, 1.0))
-        log_sigma = u["log_sigma"]
-        sigma = jnp.exp(log_sigma)
-        lp += normal_lp(sigma, 0.0, noise_scale) + log_sigma
-        values = unpack(u)
-        per_run = template.replace(
-            **{n: (values[n][index] if n in per_group else values[n]) for n in names}
-        )
-        lp += jnp.sum(noise_distribution(likelihood, per_run.log_predict(x), sigma, df).log_prob(log_y))
-        return -jnp.where(jnp.isfinite(lp), lp, -jnp.inf)
+    kwargs = dict(
+        template=template, shared=shared, per_group=per_group, x=x, log_y=log_y, index=index, n_groups=n_groups,
+        priors={**{n: default_prior(template, n) for n in shared},
+                **{n: default_prior_parameters(template, n) for n in per_group}},
+        likelihood=likelihood, df=float(df), noise_scale=float(noise_scale),
+    )
+    sites = shared + tuple(f"{p}_{n}" for n in per_group for p in ("mu", "tau", "z")) + ("sigma",)
+    density = ModelDensity(hierarchical_model, kwargs, sites)
 
     # Start every group at the pooled point fit (small tau, z = 0).
-    from ..fit import fit
-
     pooled = fit(template, runs, target=target).law
-    u0 = {n: constraint[n].inverse(move_inside(template, n, getattr(pooled, n))) for n in shared}
+    start = {n: move_inside(template, n, getattr(pooled, n)) for n in shared}
     for n in per_group:
-        u0[f"mu_{n}"] = constraint[n].inverse(move_inside(template, n, getattr(pooled, n)))
-        u0[f"log_tau_{n}"] = jnp.asarray(np.log(0.3))
-        u0[f"z_{n}"] = jnp.zeros(n_groups)
+        start[f"mu_{n}"] = template.coefficient_constraint(n).inverse(move_inside(template, n, getattr(pooled, n)))
+        start[f"tau_{n}"] = 0.3
+        start[f"z_{n}"] = np.zeros(n_groups)
     resid = np.asarray(pooled.log_predict(x) - log_y)
-    u0["log_sigma"] = jnp.asarray(np.log(max(1.4826 * np.median(np.abs(resid - np.median(resid))), 1e-4)))
-    u0 = {k: jnp.asarray(v, dtype=float) for k, v in u0.items()}
-    if chains > 1:
-        u0 = {k: jnp.broadcast_to(v, (chains, *v.shape)) for k, v in u0.items()}
-    kernel = NUTS(potential_fn=potential, target_accept_prob=target_accept, dense_mass=False)
-    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=samples, num_chains=chains, chain_method="vectorized",
-                progress_bar=bool(progress))
-    mcmc.run(jax.random.PRNGKey(int(seed)), init_params=u0, extra_fields=("diverging",))
-    raw = mcmc.get_samples(group_by_chain=True)
-    natural = jax.jit(jax.vmap(jax.vmap(unpack)))(raw)
-    draws = {n: np.asarray(natural[n]) for n in names}
+    start["sigma"] = max(1.4826 * float(np.median(np.abs(resid - np.median(resid)))), 1e-4)
+    u0 = density.unconstrained(start)
+    u0 = {k: jnp.broadcast_to(v, (chains, *jnp.shape(v))) for k, v in u0.items()}
+    natural, divergences, _ = run_nuts(
+        density, u0, chains=chains, warmup=warmup, samples=samples, key=jax.random.PRNGKey(int(seed)),
+        target_accept=target_accept, dense_mass=False, progress_bar=False,  # same draws whatever `progress`
+    )
+    draws = {n: np.asarray(natural[n]) for n in shared}
     for n in per_group:
-        draws[f"mu_{n}"] = np.asarray(jax.vmap(jax.vmap(constraint[n].forward))(raw[f"mu_{n}"]))
-        draws[f"tau_{n}"] = np.exp(np.asarray(raw[f"log_tau_{n}"]))
-    draws["sigma"] = np.exp(np.asarray(raw["log_sigma"]))
-    divergences = int(np.sum(np.asarray(mcmc.get_extra_fields(group_by_chain=True)["diverging"])))
+        constraint = template.coefficient_constraint(n)
+        mu, tau, z = (np.asarray(natural[f"{p}_{n}"]) for p in ("mu", "tau", "z"))
+        draws[n] = np.asarray(constraint.forward(jnp.asarray(mu[..., None] + tau[..., None] * z)))
+        draws[f"mu_{n}"] = np.asarray(constraint.forward(jnp.asarray(mu)))
+        draws[f"tau_{n}"] = tau
+    draws["sigma"] = np.asarray(natural["sigma"])
     settings = {"chains": chains, "warmup": warmup, "samples": samples, "seed": int(seed), "group": group, "target": target,
-                    "query": query, "n_points": len(runs)}
+                "query": query, "n_points": len(runs)}
     return HierarchicalPosterior(
         pooled, groups, shared, per_group, draws, likelihood=likelihood, df=df, divergences=divergences,
         settings=settings,

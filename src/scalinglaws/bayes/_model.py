@@ -1,27 +1,44 @@
-"""The NumPyro model of a law: priors on free coefficients, a likelihood on log-loss.
+r"""The NumPyro model of a law, and the one place a log density is built from a model.
 
-$$\\log L_i = \\log \\hat L(x_i; \\theta) + \\sigma\\,\\varepsilon_i,\\qquad
-\\varepsilon_i \\sim t_\\nu \\text{ (default) or } \\mathcal{N}(0, 1)$$
+$$\log L_i = \log \hat L(x_i; \theta) + b_{g(i)} + \sigma\,\varepsilon_i,\qquad
+\varepsilon_i \sim t_\nu \text{ (default) or } \mathcal{N}(0, 1)$$
 
 A Student-t likelihood keeps a few outlier runs from dragging the coefficients, the
 role the Huber loss plays in point fits (Hoffmann et al. 2022; Besiroglu et al. 2024).
 Run weights multiply each run's log-likelihood, as they multiply each run's loss in a
-point fit. The noise scale $\\sigma$ is learned, with a half-normal prior.
+point fit. The noise scale $\sigma$ is learned, with a half-normal prior.
+
+Grouped runs (checkpoints of one training run share its seed, data order and
+learning-rate schedule) get a run-level offset on log loss, $b_g = \tau\,z_g$ with
+$z_g \sim \mathcal N(0, 1)$ (non-centred) and a learned scale
+$\tau \sim \mathrm{HalfNormal}$: a random-intercept model (Gelman and Hill 2007, ch. 12).
+Without it, 12 checkpoints of one run count as 12 independent runs and intervals are
+several times too narrow.
+
+Every sampler and approximation in `scalinglaws.bayes` gets its log density from the
+NumPyro model through [`ModelDensity`][] (numpyro's own `potential_energy`,
+`constrain_fn` and `unconstrain_fn`), so the density NUTS samples, the one Laplace
+approximates and the one the tests check are the same function of the model.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import jax.numpy as jnp
 
 Likelihood = Literal["student_t", "normal"]
 
 # Default noise prior: sigma ~ HalfNormal(0.1). Log-loss residuals of published fits are
-# about 0.01-0.05 (Chinchilla, Besiroglu et al. 2024), well inside its bulk.
+# about 0.01-0.05 (Chinchilla, Besiroglu et al. 2024), well inside its bulk. The run-level
+# scale tau gets the same prior: run-to-run spread of final losses is of the same order.
 DEFAULT_NOISE_SCALE = 0.1
 # Default degrees of freedom of the Student-t likelihood (heavy tails, finite variance).
 DEFAULT_DF = 4.0
+# Name of the run-level scale and the run offsets' standard-normal site.
+RUN_SCALE = "tau_run"
+RUN_OFFSETS = "z_run"
 
 
 def noise_distribution(likelihood: Likelihood, loc, sigma, df: float):
@@ -33,69 +50,97 @@ def noise_distribution(likelihood: Likelihood, loc, sigma, df: float):
 
 
 def pointwise_log_likelihood(law, sigma, x, log_y, likelihood: Likelihood, df: float):
-    """Per-run log-likelihood of `log_y` under one coefficient set (unweighted)."""
+    """Per-run log-likelihood of `log_y` under one coefficient set (unweighted, no run
+    offsets: a new run's offset is integrated into the predictive, see `Posterior`)."""
     return noise_distribution(likelihood, law.log_predict(x), sigma, df).log_prob(log_y)
 
 
-def law_model(param, priors, x, log_y, weights, *, likelihood: Likelihood, df: float, noise_scale: float):
+def law_model(
+    *,
+    param,
+    priors: Mapping[str, Any],
+    x,
+    log_y,
+    weights,
+    likelihood: Likelihood,
+    df: float,
+    noise_scale: float,
+    groups=None,
+    n_groups: int = 0,
+):
     """NumPyro model: sample the free coefficients from `priors` (natural units; NUTS works
-    in each prior's unconstrained space), the noise scale `sigma`, and score `log_y`.
+    in each prior's unconstrained space), the noise scale `sigma`, with `groups` the
+    run-level scale `tau_run` and offsets, and score `log_y`.
 
     **Arguments:** `param` a `Parameterization` (fixed values, ties); `priors` free name ->
-    numpyro distribution; `x` covariates; `log_y` log targets; `weights` per-run weights.
+    numpyro distribution; `x` covariates; `log_y` log targets; `weights` per-run weights;
+    `groups` integer run index per row (or `None`), `n_groups` the number of runs.
     """
     import numpyro
     import numpyro.distributions as dist
 
     values = {name: numpyro.sample(name, priors[name]) for name in param.free}
     sigma = numpyro.sample("sigma", dist.HalfNormal(noise_scale))
-    law = param.law(values)
-    log_lik = pointwise_log_likelihood(law, sigma, x, log_y, likelihood, df)
+    loc = param.law(values).log_predict(x)
+    if groups is not None:
+        tau = numpyro.sample(RUN_SCALE, dist.HalfNormal(noise_scale))
+        z = numpyro.sample(RUN_OFFSETS, dist.Normal(jnp.zeros(n_groups), 1.0).to_event(1))
+        loc = loc + tau * z[groups]
+    log_lik = noise_distribution(likelihood, loc, sigma, df).log_prob(log_y)
     numpyro.factor("log_likelihood", jnp.sum(weights * log_lik))
 
 
-class UnconstrainedDensity:
-    """The log posterior density of [`law_model`][] in unconstrained space, as a pure
-    function of a dict `name -> u` (one compiled program; numpyro's model-tracing
-    initialisation runs op by op and costs seconds of compilation on CPU).
+class ModelDensity:
+    """The log posterior density of a NumPyro model in unconstrained space, built by
+    numpyro itself (`numpyro.infer.util.potential_energy`), as a pure function of a dict
+    `name -> u` that jits into one program.
 
-    Each sampled site maps from R by `biject_to(prior.support)`, numpyro's own choice, so
-    the density equals the one NUTS would build from the model.
+    **Arguments:** `model` a NumPyro model taking keyword arguments only; `kwargs` its
+    arguments; `names` the sites kept as draws (the rest, e.g. run offsets, are nuisance).
+
+    `log_density(u, **replace)` evaluates with some keyword arguments replaced (e.g.
+    `log_y` or `weights`), so one compiled program serves simulation studies and
+    leave-largest-out refits.
     """
 
-    def __init__(self, param, priors, x, log_y, weights, *, likelihood, df, noise_scale):
-        import numpyro.distributions as dist
-        from numpyro.distributions.transforms import biject_to
+    def __init__(self, model, kwargs: Mapping[str, Any], names: tuple[str, ...]):
+        self.model = model
+        self.kwargs = dict(kwargs)
+        self.names = tuple(names)
 
-        self.param = param
-        self.names = tuple(param.free) + ("sigma",)
-        self.priors = dict(priors)
-        self.priors["sigma"] = dist.HalfNormal(noise_scale)
-        self.transforms = {n: biject_to(self.priors[n].support) for n in self.names}
-        self.x, self.log_y, self.weights = x, log_y, weights
-        self.likelihood, self.df = likelihood, df
+    def natural(self, u: Mapping[str, Any], **replace) -> dict:
+        """Unconstrained -> natural values of every sampled site."""
+        from numpyro.infer.util import constrain_fn
 
-    def natural(self, u: dict) -> dict:
-        return {n: self.transforms[n](u[n]) for n in self.names}
+        return constrain_fn(self.model, (), {**self.kwargs, **replace}, dict(u))
 
-    def unconstrained(self, values: dict) -> dict:
-        return {n: self.transforms[n].inv(jnp.asarray(values[n], dtype=float)) for n in self.names}
+    def unconstrained(self, values: Mapping[str, Any], **replace) -> dict:
+        """Natural -> unconstrained values (every sampled site must be given)."""
+        from numpyro.infer.util import unconstrain_fn
 
-    def log_density(self, u: dict, log_y=None):
-        """Log posterior density (up to a constant) at unconstrained `u`; `log_y` replaces
-        the data's log targets (for simulation studies sharing one compiled program)."""
-        log_y = self.log_y if log_y is None else log_y
-        total = 0.0
-        values = {}
-        for n in self.names:
-            t = self.transforms[n]
-            v = t(u[n])
-            values[n] = v
-            total = total + self.priors[n].log_prob(v) + t.log_abs_det_jacobian(u[n], v)
-        law = self.param.law({n: values[n] for n in self.param.free})
-        log_lik = pointwise_log_likelihood(law, values["sigma"], self.x, log_y, self.likelihood, self.df)
-        total = total + jnp.sum(self.weights * log_lik)
-        return jnp.where(jnp.isfinite(total), total, -jnp.inf)
+        values = {k: jnp.asarray(v, dtype=float) for k, v in values.items()}
+        return unconstrain_fn(self.model, (), {**self.kwargs, **replace}, values)
 
-    def potential(self, u: dict):
-        return -self.log_density(u)
+    def log_density(self, u: Mapping[str, Any], **replace):
+        """Log posterior density (up to a constant) at unconstrained `u`."""
+        from numpyro.infer.util import potential_energy
+
+        value = -potential_energy(self.model, (), {**self.kwargs, **replace}, dict(u))
+        return jnp.where(jnp.isfinite(value), value, -jnp.inf)
+
+    def potential(self, u: Mapping[str, Any], **replace):
+        return -self.log_density(u, **replace)
+
+
+def law_density(
+    param, priors, x, log_y, weights, *, likelihood: Likelihood, df: float, noise_scale: float,
+    groups=None, n_groups: int = 0,
+) -> ModelDensity:
+    """The [`ModelDensity`][] of [`law_model`][] (draws: free coefficients, `sigma`, and
+    `tau_run` when `groups` is given)."""
+    kwargs = dict(
+        param=param, priors=dict(priors), x=x, log_y=log_y, weights=weights, likelihood=likelihood,
+        df=float(df), noise_scale=float(noise_scale), groups=groups, n_groups=int(n_groups),
+    )
+    names = tuple(param.free) + ("sigma",) + ((RUN_SCALE,) if groups is not None else ())
+    return ModelDensity(law_model, kwargs, names)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
+
 # The default prior's standard deviation in unconstrained space is half the width of the
 # coefficient's init range there, but never below this (so narrow ranges stay weak).
 MIN_PRIOR_SCALE = 1.0
@@ -103,12 +105,12 @@ def resolve_priors(law, free: tuple[str, ...], priors: Mapping[str, Any] | None)
     law_name = type(law).__name__
     unknown = sorted(k for k in priors if k not in names)
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"priors: unknown coefficient(s) {unknown} for law {law_name}; its coefficients are {list(names)}."
         )
     not_free = sorted(k for k in priors if k not in free)
     if not_free:
-        raise ValueError(
+        raise InputError(
             f"priors: {not_free} are fixed or tied, so they are not sampled; drop their priors "
             "or free them."
         )
@@ -124,7 +126,7 @@ def resolve_priors(law, free: tuple[str, ...], priors: Mapping[str, Any] | None)
                 f"numpyro.distributions.LogNormal(0.0, 1.0)), got {type(prior).__name__}."
             )
         if prior.batch_shape or prior.event_shape:
-            raise ValueError(
+            raise InputError(
                 f"priors[{name!r}]: expected a scalar distribution, got batch shape "
                 f"{prior.batch_shape} and event shape {prior.event_shape}."
             )
@@ -132,7 +134,7 @@ def resolve_priors(law, free: tuple[str, ...], priors: Mapping[str, Any] | None)
         lo_c, hi_c = _coefficient_bounds(constraint)
         lo_p, hi_p = _bounds(prior.support)
         if not (lo_p >= lo_c and hi_p <= hi_c):
-            raise ValueError(
+            raise InputError(
                 f"priors[{name!r}]: the prior's support {prior.support} ({lo_p:g}, {hi_p:g}) is not "
                 f"inside the support of {name} ({constraint}); use a distribution on that support "
                 "(e.g. LogNormal or HalfNormal for positive coefficients)."

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
-from ._common import parse_assignments, print_json
+from ._common import (
+    NON_NEGATIVE, POSITIVE, checked, column_option, parse_assignments, parse_columns, print_json, warn_once,
+)
 
 
-def _law_from_options(fit_path, law_name, coef):
+def _law_from_options(fit_path, law_name, coef, allow_import=False):
     """The law from `--fit FILE` or from `--law NAME --coef NAME=VALUE ...` (all coefficients)."""
     if fit_path and law_name:
         raise click.UsageError("give --fit FILE or --law NAME, not both")
@@ -16,7 +18,7 @@ def _law_from_options(fit_path, law_name, coef):
             raise click.UsageError("--coef goes with --law, not with --fit")
         from scalinglaws.io import load_fit
 
-        return load_fit(fit_path).law
+        return load_fit(fit_path, allow_import=allow_import).law
     if not law_name:
         raise click.UsageError(
             "give the law: --fit FILE (from `scalinglaws fit --out`) or --law NAME --coef ..."
@@ -37,24 +39,21 @@ def _law_from_options(fit_path, law_name, coef):
             f"--coef: missing coefficient(s) {missing} for law {law_name!r}; give all of {names} "
             "(or use --fit FILE)"
         )
-    return template.replace(**values)
+    from scalinglaws.laws import validate_coefficients
+
+    return template.replace(**validate_coefficients(type(template), values, source="--coef"))
 
 
 def _print_rows(rows, as_json):
+    rows = checked({"allocations": rows})["allocations"]  # NaN/inf is an error, not a row
     if as_json:
         print_json({"allocations": rows})
         return
     if not rows:
         return
-    names = list(rows[0])
-    click.echo("  ".join(f"{n:>16}" for n in names))
-    for row in rows:
-        click.echo(
-            "  ".join(
-                f"{row[n]:>16.6g}" if isinstance(row[n], float) else f"{row[n]!s:>16}"
-                for n in names
-            )
-        )
+    from scalinglaws.results import format_table
+
+    click.echo(format_table(rows))  # at most 100 columns: wide tables split into blocks keyed by C
 
 
 @click.command("allocate")
@@ -88,7 +87,7 @@ def _print_rows(rows, as_json):
     "--budget",
     "budgets",
     multiple=True,
-    type=float,
+    type=POSITIVE,
     metavar="C",
     help="Total FLOP budget (repeatable), e.g. 1e23.",
 )
@@ -101,7 +100,7 @@ def _print_rows(rows, as_json):
 )
 @click.option(
     "--inference-tokens",
-    type=float,
+    type=NON_NEGATIVE,
     default=None,
     help="Tokens served at inference (Sardana et al. 2024).",
 )
@@ -109,17 +108,25 @@ def _print_rows(rows, as_json):
     "--target-loss",
     "target_losses",
     multiple=True,
-    type=float,
+    type=POSITIVE,
     metavar="L",
     help="Find the cheapest model reaching this loss instead of spending --budget (repeatable).",
 )
 @click.option(
     "--unique-tokens",
-    type=float,
+    type=POSITIVE,
     default=None,
     help="Unique training tokens available (data-constrained law).",
 )
 @click.option("--recipe", is_flag=True, help="Add learning rate and batch size (Li et al. 2025).")
+@click.option(
+    "--params",
+    "params_convention",
+    type=click.Choice(["total", "non-embedding"]),
+    default="total",
+    show_default=True,
+    help="What the law's N counts (the recipe takes non-embedding N; --flops kaplan counts non-embedding N).",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"allocations": [...]} as JSON.')
 @click.option(
     "--plot",
@@ -128,6 +135,7 @@ def _print_rows(rows, as_json):
     type=click.Path(dir_okay=False),
     help="Save the frontier and loss-vs-compute figure here.",
 )
+@click.option("--allow-import", is_flag=True, help="Let --fit/--posterior files name a module to import (trusted files only).")
 def allocate_command(
     fit_path,
     law_name,
@@ -140,14 +148,20 @@ def allocate_command(
     target_losses,
     unique_tokens,
     recipe,
+    params_convention,
     as_json,
     plot_path,
+    allow_import=False,
 ):
     """Compute-optimal parameters N and tokens D for FLOP budgets, with a fitted law.
 
     Example: scalinglaws allocate --law chinchilla --coef E=1.8172 --coef A=477.8 --coef B=2143.9
     --coef alpha=0.3473 --coef beta=0.3672 --budget 1e21 --budget 1e23
     """
+    if plot_path:
+        from scalinglaws.output import check_writable
+
+        check_writable(plot_path, "--plot", figure=True)
     if budgets and target_losses:
         raise click.UsageError("give --budget or --target-loss, not both")
     if not budgets and not target_losses:
@@ -155,12 +169,16 @@ def allocate_command(
     if posterior:
         if fit_path or law_name:
             raise click.UsageError("give --posterior or --fit/--law, not both")
-        if target_losses or unique_tokens is not None or inference_tokens is not None:
-            raise click.UsageError("--posterior supports --budget, --flops and --risk only")
+        if target_losses:
+            raise click.UsageError("--posterior supports --budget (not --target-loss)")
+        ignored = [name for name, given in (("--recipe", recipe), ("--plot", plot_path)) if given]
+        if ignored:  # never silently ignored (issue 12)
+            raise click.UsageError(f"{' and '.join(ignored)} cannot be combined with --posterior yet")
         from scalinglaws.bayes import load_posterior, risk_aware_allocation
 
         rows = risk_aware_allocation(
-            load_posterior(posterior), list(budgets), risk=risk, flops=flops
+            load_posterior(posterior, allow_import=allow_import), list(budgets), risk=risk, flops=flops,
+            unique_tokens=unique_tokens, inference_tokens=inference_tokens,
         )
         rows = [
             {k: (float(v) if hasattr(v, "__float__") else v) for k, v in row.items()}
@@ -171,7 +189,9 @@ def allocate_command(
 
     from scalinglaws.allocate import compute_optimal, target_loss_allocation
 
-    law = _law_from_options(fit_path, law_name, coef)
+    if risk != "mean":
+        raise click.UsageError("--risk goes with --posterior (a point fit has no spread to be risk-aware about)")
+    law = _law_from_options(fit_path, law_name, coef, allow_import)
     if target_losses:
         allocation = target_loss_allocation(
             law,
@@ -180,6 +200,7 @@ def allocate_command(
             flops=flops,
             unique_tokens=unique_tokens,
             recipe=recipe,
+            params=params_convention,
         )
     else:
         allocation = compute_optimal(
@@ -189,17 +210,41 @@ def allocate_command(
             inference_tokens=inference_tokens,
             unique_tokens=unique_tokens,
             recipe=recipe,
+            params=params_convention,
         )
+    rows = checked({"allocations": allocation.to_rows()})["allocations"]  # before any file is written
+    notes = _extrapolation(rows, fit_path, allow_import) if fit_path else []
     if plot_path:
         import matplotlib
 
         matplotlib.use("Agg")
         from scalinglaws.allocate import plot_allocation
+        from scalinglaws.output import save_figure
 
-        plot_allocation(allocation).savefig(plot_path, dpi=120)
-    _print_rows(allocation.to_rows(), as_json)
+        save_figure(plot_allocation(allocation), plot_path, "--plot", dpi=120)
+    _print_rows(rows, as_json)
     if plot_path and not as_json:
         click.echo(f"\nwrote {plot_path}")
+    for note in notes:
+        warn_once(note)  # stderr, once per budget; the JSON rows carry extrapolation_factor
+
+
+def _extrapolation(rows, fit_path, allow_import):
+    """Add `extrapolation_factor` (training FLOPs / largest fitted C) to each row of an
+    allocation from a fit file that stores its data's ranges; the notes for those > 100x."""
+    from scalinglaws.io import load_fit
+    from scalinglaws.results import extrapolation_factor, extrapolation_note
+
+    max_compute = load_fit(fit_path, allow_import=allow_import).metadata.get("fit", {}).get("max_compute")
+    notes = []
+    for row in rows:
+        factor = extrapolation_factor({"C": row.get("training_flops", row["C"])}, max_compute)
+        if factor is not None:
+            row["extrapolation_factor"] = factor
+            note = extrapolation_note(factor, f"the allocation for C = {row['C']:.3g}")
+            if note:
+                notes.append(note)
+    return notes
 
 
 @click.command("isoflop")
@@ -210,6 +255,8 @@ def allocate_command(
     help="Row filter, e.g. \"config == 'rw|tuned|short|const|standard|val'\".",
 )
 @click.option("--group", default="C", show_default=True, help="The budget column.")
+@click.option("--target", default="loss", show_default=True, help="The loss column.")
+@column_option
 @click.option(
     "--window",
     default=7,
@@ -230,16 +277,36 @@ def allocate_command(
     type=click.Path(dir_okay=False),
     help="Save the isoFLOP curves and the frontier here.",
 )
-def isoflop_command(data, query, group, window, as_json, plot_path):
+@click.option(
+    "--envelope",
+    is_flag=True,
+    help="Approach 1 instead: the envelope of loss vs FLOPs over all checkpoints of all runs "
+    "(Hoffmann et al. 2022, §3.1), with bootstrap-over-runs intervals; runs are named by --run.",
+)
+@click.option("--run", default="run", show_default=True, help="With --envelope: the run-id column.")
+def isoflop_command(data, query, group, target, window, as_json, plot_path, column_map, envelope, run):
     """IsoFLOP analysis: each budget's optimum, then N* ~ C^a and D* ~ C^b with standard errors.
 
     Hoffmann et al. 2022, Approach 2: a parabola in log N per budget.
 
     Example: scalinglaws isoflop porian-isoflop --query "config == 'rw|tuned|short|const|standard|val'"
     """
-    from scalinglaws.allocate import isoflop_analysis
+    if envelope:
+        from ._curves_envelope import envelope_command_body
 
-    result = isoflop_analysis(data, query=query, group=group, window=window or None)
+        return envelope_command_body(data, query, run, as_json, plot_path)
+    import scalinglaws as sl
+    from scalinglaws.allocate import isoflop_analysis
+    from scalinglaws.output import check_writable
+
+    if plot_path:
+        check_writable(plot_path, "--plot", figure=True)
+
+    if window < 0 or window in (1, 2):
+        raise click.BadParameter(f"expected 0 (all points) or at least 3 points, got {window}", param_hint="--window")
+    data = sl.load_runs(data, columns=parse_columns(column_map), argument="DATA")
+    result = isoflop_analysis(data, query=query, group=group, window=window or None, target=target)
+    document = checked(result.to_dict())
     if plot_path:
         import matplotlib
 
@@ -249,12 +316,14 @@ def isoflop_command(data, query, group, window, as_json, plot_path):
         from scalinglaws.allocate import plot_frontier, plot_isoflop
 
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-        plot_isoflop(data, result, query=query, group=group, ax=left)
+        plot_isoflop(data, result, query=query, group=group, target=target, ax=left)
         plot_frontier(result, ax=right)
         fig.tight_layout()
-        fig.savefig(plot_path, dpi=120)
+        from scalinglaws.output import save_figure
+
+        save_figure(fig, plot_path, "--plot", dpi=120)
     if as_json:
-        print_json(result.to_dict())
+        print_json(document)
     else:
         click.echo(result.summary())
         if plot_path:

@@ -12,8 +12,8 @@ def datasets_command():
 
     for name in list_datasets():
         info = dataset_info(name)
-        click.echo(f"{name:<16} {info.rows:>5} rows  {info.description}")
-        click.echo(f"{'':<16}        source: {info.citation}")
+        click.echo(f"{name:<18} {info.rows:>5} rows  {info.description}")
+        click.echo(f"{'':<18}        source: {info.citation}")
 
 
 @click.command("laws")

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from ..errors import InputError
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -18,6 +20,9 @@ class DatasetInfo:
     rows: int
     description: str
     citation: str
+    # What the table is, hence its loader: "runs" (`load_runs`), "attempts"
+    # (`testtime.load_attempts`) or "models" (`testtime.load_candidates`).
+    kind: str = "runs"
 
 
 _DATASETS = {
@@ -45,7 +50,7 @@ _DATASETS = {
             "overtraining.csv",
             104,
             "Gadre et al. 2024 over-training testbed: N, D, C = 6ND, M = D/N, C4 eval loss, "
-            "downstream errors err_avg17 / err_avg46; group = training dataset.",
+            "downstream errors err_avg17 / err_avg46; corpus = training dataset.",
             "Gadre et al. 2024 (arXiv:2403.08540), github.com/mlfoundations/scaling (MIT)",
         ),
         DatasetInfo(
@@ -64,6 +69,26 @@ _DATASETS = {
             "model_scale 1M/60M/1B, split train/test.",
             "Liu et al. 2024 (arXiv:2407.01492), github.com/sail-sg/regmix (MIT)",
         ),
+        DatasetInfo(
+            "testtime-attempts",
+            "testtime_attempts.csv",
+            3000,
+            "Simulated test-time attempts (documented recipe, seed 2024): 1,000 problems x 3 models "
+            "(0.6B, 8B, 32B), 100 samples each; p ~ Beta(alpha, beta) per model, one shared "
+            "difficulty quantile per problem. Columns model, problem, n, c.",
+            "simulation; recipe in datasets/ATTRIBUTION.md (difficulty model after Brown et al. 2024, "
+            "arXiv:2407.21787)",
+            kind="attempts",
+        ),
+        DatasetInfo(
+            "testtime-models",
+            "testtime_models.csv",
+            3,
+            "Candidates for `testtime plan`: the 3 models of testtime-attempts with size, tokens = 2000, "
+            "cost_per_token = 2N FLOPs and law = their Beta coverage law (fitted to testtime-attempts).",
+            "derived from testtime-attempts; 2N FLOPs per generated token after Kaplan et al. 2020",
+            kind="models",
+        ),
     ]
 }
 
@@ -75,7 +100,7 @@ def list_datasets() -> tuple[str, ...]:
 
 def dataset_info(name: str) -> DatasetInfo:
     if name not in _DATASETS:
-        raise ValueError(f"dataset {name!r}: unknown; built-ins are {', '.join(_DATASETS)}")
+        raise InputError(f"dataset {name!r}: unknown; built-ins are {', '.join(_DATASETS)}")
     return _DATASETS[name]
 
 
@@ -85,8 +110,21 @@ def dataset_path(name: str) -> Path:
 
 
 def load_dataset(name: str, *, query: str | None = None):
-    """A built-in dataset as validated [`Runs`][scalinglaws.Runs], optionally filtered."""
+    """A built-in dataset as validated [`Runs`][scalinglaws.Runs], optionally filtered.
+
+    The test-time datasets load as what their commands read: `testtime-attempts` as
+    [`Attempts`][scalinglaws.testtime.Attempts], `testtime-models` as a list of
+    [`Candidate`][scalinglaws.testtime.Candidate] (neither takes a `query`).
+
+    **Raises:** `InputError` (a `ValueError`) for an unknown name or a bad `query`.
+    """
     from ..data import load_runs
 
-    dataset_info(name)
+    kind = dataset_info(name).kind
+    if kind != "runs":
+        if query is not None:
+            raise InputError(f"load_dataset({name!r}, query=...): a {kind} table takes no query; filter it with pandas.")
+        from .. import testtime
+
+        return testtime.load_attempts(name) if kind == "attempts" else testtime.load_candidates(name)
     return load_runs(name, query=query)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,31 +15,42 @@ import numpy as np
 import optimistix as optx
 from jaxtyping import Array
 
+from ..errors import ConvergenceWarning
 from ..laws import AbstractLaw
+from ..precision import float64
+from ..progress import reporter
 from ._objective import LossKind, objective
-from ._parameterization import Parameterization, make_parameterization
+from ._parameterization import Parameterization, edge_bounds, free_element_names, make_parameterization
 from ._problem import prepare_problem
-from ._result import AGREEMENT_RTOL, FitResult
+from ._result import AGREEMENT_ATOL, AGREEMENT_RTOL, FitResult, input_ranges
 from ._starts import make_starts
 
-_SUCCESS = int(optx.RESULTS.successful._value)
+# Screening evaluates every start on every row. Above this many (start, row) pairs it maps
+# over starts in batches (`jax.lax.map(batch_size=...)`) instead of materialising them all,
+# so a million-row table screens in bounded memory.
+SCREEN_BLOCK = 1 << 22
 
 
 def screen(param: Parameterization, x, log_y, weights, starts, loss: LossKind, delta) -> Array:
-    """Objective at every start (free coefficients in natural units), in one vmapped call."""
+    """Objective at every start (free coefficients in natural units), vectorised over starts
+    (in batches of about `SCREEN_BLOCK / n_rows` starts for large tables)."""
 
     def one(values):
         return objective(param.law(values), x, log_y, weights, loss, delta)
 
-    return jax.vmap(one)(starts)
+    n_starts = int(next(iter(starts.values())).shape[0])
+    n_rows = int(log_y.shape[0])
+    if n_starts * n_rows <= SCREEN_BLOCK:
+        return jax.vmap(one)(starts)
+    return jax.lax.map(one, starts, batch_size=max(1, SCREEN_BLOCK // max(n_rows, 1)))
 
 
 def refine(param: Parameterization, x, log_y, weights, u0, loss: LossKind, delta, *, max_steps, rtol, atol):
     """BFGS (optimistix) from each row of `u0` (unconstrained space), vmapped.
 
-    Returns the final unconstrained points, objectives, result codes and step counts. The
-    solve is differentiable with respect to the data by the implicit function theorem
-    (optimistix's default `ImplicitAdjoint`).
+    Returns the final unconstrained points, objectives, `optimistix.RESULTS` items and step
+    counts. The solve is differentiable with respect to the data by the implicit function
+    theorem (optimistix's default `ImplicitAdjoint`).
     """
     solver = optx.BFGS(rtol=rtol, atol=atol)
 
@@ -51,7 +62,7 @@ def refine(param: Parameterization, x, log_y, weights, u0, loss: LossKind, delta
         sol = optx.minimise(
             fn, solver, u_start, args=(x, log_y, weights), max_steps=max_steps, throw=False
         )
-        return sol.value, fn(sol.value, (x, log_y, weights)), sol.result._value, sol.stats["num_steps"]
+        return sol.value, fn(sol.value, (x, log_y, weights)), sol.result, sol.stats["num_steps"]
 
     return jax.vmap(one)(u0)
 
@@ -70,7 +81,24 @@ def _screen_and_refine(param, x, log_y, weights, starts, loss, delta, *, k, offs
     chosen = _select(screened, k, offset)
     u0 = param.unconstrained({n: v[chosen] for n, v in starts.items()})
     refined = refine(param, x, log_y, weights, u0, loss, delta, max_steps=max_steps, rtol=rtol, atol=atol)
-    return screened, chosen, refined
+    return screened, chosen, u0, refined
+
+
+def agreement(u0, objectives, xp=np):
+    """`(n_agree, n_distinct)`: how many refined starts with distinct starting points reached
+    the best objective (within `AGREEMENT_RTOL` relative or `AGREEMENT_ATOL` absolute), and how many distinct starting points were
+    refined. Identical starting points count once: a start cannot agree with itself.
+
+    `xp` is `numpy` (between rounds, no compilation) or `jax.numpy` (inside `jit`)."""
+    objectives = xp.where(xp.isnan(objectives), xp.inf, objectives)
+    best = xp.min(objectives)
+    agrees = objectives <= best + AGREEMENT_RTOL * xp.abs(best) + AGREEMENT_ATOL
+    same = xp.all(u0[:, None, :] == u0[None, :, :], axis=-1)
+    earlier = xp.tril(xp.ones(same.shape, dtype=bool), k=-1)
+    first = ~xp.any(same & earlier, axis=1)
+    first_agreeing = agrees & ~xp.any(same & earlier & agrees[None, :], axis=1)
+    n_agree = xp.sum(first_agreeing & xp.isfinite(best))
+    return n_agree, xp.sum(first)
 
 
 def fit_arrays(
@@ -103,32 +131,44 @@ def fit_arrays(
     weights = jnp.ones_like(log_y) if weights is None else jnp.asarray(weights, float)
     starts = {k: jnp.asarray(v, float) for k, v in starts.items()}
     k = min(n_refine, int(next(iter(starts.values())).shape[0]))
-    screened, chosen, (values, objs, codes, steps) = _screen_and_refine(
+    screened, chosen, u0, (values, objs, results, steps) = _screen_and_refine(
         param, x, log_y, weights, starts, loss, delta,
         k=k, offset=0, max_steps=max_steps, rtol=rtol, atol=atol,
     )
     return _assemble(
-        param, screened, chosen, values, objs, codes, steps, loss, delta, type(law).target, log_y
+        param, screened, chosen, u0, values, objs, results, steps, loss, delta, type(law).target, log_y
     )
 
 
-def _assemble(param, screened, chosen, values, objs, codes, steps, loss, delta, target, log_y):
+def _assemble(param, screened, chosen, u0, values, objs, results, steps, loss, delta, target, log_y):
     objs = jnp.where(jnp.isnan(objs), jnp.inf, objs)
     best = jnp.argmin(objs)
     best_obj = objs[best]
-    n_agree = jnp.sum(objs <= best_obj + AGREEMENT_RTOL * jnp.abs(best_obj) + 1e-300)
-    converged = (codes[best] == _SUCCESS) & jnp.isfinite(best_obj)
+    n_agree, n_distinct = agreement(u0, objs, jnp)
+    best_result = jax.tree.map(lambda v: v[best], results)
+    solver_ok = best_result == optx.RESULTS.successful
+    low, high = edge_bounds(param)
+    at_element = (values[best] < low) | (values[best] > high)
+    owners = free_element_names(param)
+    at_edge = jnp.stack([jnp.any(at_element[np.asarray([o == n for o in owners])]) for n in param.free])
+    converged = (
+        solver_ok & jnp.isfinite(best_obj) & ((n_agree >= 2) | (n_distinct < 2)) & ~jnp.any(at_edge)
+    )
     return FitResult(
         law=param.law_from_unconstrained(values[best]),
         objective=best_obj,
         converged=converged,
-        result=codes[best],
+        result=best_result,
+        solver_ok=solver_ok,
         n_agree=n_agree,
+        n_distinct=n_distinct,
+        at_edge=at_edge,
         start_objectives=screened,
         refined_starts=chosen,
         refined_objectives=objs,
-        refined_results=codes,
+        refined_results=results,
         refined_steps=steps,
+        refined_law=jax.vmap(param.law_from_unconstrained)(values),
         free=param.free,
         fixed=param.fixed,
         ties=param.ties,
@@ -146,6 +186,7 @@ _round_jit = eqx.filter_jit(_screen_and_refine)
 _assemble_jit = eqx.filter_jit(_assemble)
 
 
+@float64
 def fit(
     law: str | type[AbstractLaw] | AbstractLaw,
     data: Any,
@@ -164,7 +205,10 @@ def fit(
     max_steps: int = 1000,
     rtol: float = 1e-10,
     atol: float = 1e-12,
+    group: str | None = None,
     progress: bool | Callable[[str], None] = False,
+    columns: Mapping[str, str] | None = None,
+    by: str | None = None,
 ) -> FitResult:
     r"""Fit a law to training runs by robust multi-start minimisation.
 
@@ -174,8 +218,8 @@ def fit(
 
     Every starting point is evaluated in one vectorised call ("screen"); the `n_refine`
     best are refined with BFGS (optimistix), vectorised. If fewer than two refined starts
-    agree on the best objective, the next `n_refine` screened starts are refined too, up to
-    `max_rounds` rounds. Starts are never run in lock-step to `max_steps` all together:
+    with distinct starting points agree on the best objective, the next `n_refine` screened
+    starts (never ones already refined) are refined too, up to `max_rounds` rounds. Starts are never run in lock-step to `max_steps` all together:
     on Epoch's grid a quarter of them never converge.
 
     **Arguments:**
@@ -192,9 +236,25 @@ def fit(
         number of random starts, or a dict of arrays of free-coefficient values.
     - `seed`: seed for random starts. `n_refine`, `max_rounds`, `max_steps`, `rtol`,
         `atol`: refinement settings.
+    - `group`: the column holding a run id when rows are checkpoints of a few runs (see
+        [`scalinglaws.fit.run_groups`][]; by default derived from `N` when a `step` column
+        is present). The point fit is the same; `summary()` reports the number of runs.
     - `progress`: print stage timings to stderr (or pass a callable taking a string).
+    - `columns`: your column names -> the package's, e.g. `{"params": "N"}` (see
+        [`scalinglaws.load_runs`][]).
+    - `by`: a column whose values define groups (e.g. `"family"`): fit the law to every
+        group separately, all groups in a few batched calls sharded across the local
+        devices; returns a [`scalinglaws.fit.SweepResult`][] instead (see
+        [`scalinglaws.fit.sweep`][], which also takes a list of laws).
 
-    **Returns:** a [`FitResult`][]. Check `result.converged` and `result.message`.
+    **Returns:** a [`FitResult`][] (a [`scalinglaws.fit.SweepResult`][] with `by=`). Check `result.converged` and `result.message`: a fit
+    whose best start did not converge, whose best objective was reached from fewer than two
+    distinct starts, or with a coefficient at the edge of its support or init range (E -> 0,
+    an exponent -> 0) has `converged=False` and issues a
+    [`scalinglaws.ConvergenceWarning`][].
+
+    **Raises:** [`scalinglaws.IdentifiabilityError`][] when the data cannot identify the law
+    (fewer distinct input points than free coefficients, e.g. all rows identical).
 
     **Example:**
 
@@ -204,7 +264,18 @@ def fit(
     print(result.summary())
     ```
     """
-    problem = prepare_problem(law, data, query=query, target=target, weights=weights, fix=fix, tie=tie)
+    if by is not None:
+        from ._sweep import sweep
+
+        return sweep(
+            law, data, by=by, query=query, target=target, loss=loss, delta=delta, weights=weights, fix=fix,
+            tie=tie, starts=starts, seed=seed, n_refine=n_refine, max_rounds=max_rounds, max_steps=max_steps,
+            rtol=rtol, atol=atol, group=group, progress=progress, columns=columns,
+        )
+    problem = prepare_problem(
+        law, data, query=query, target=target, weights=weights, fix=fix, tie=tie, group=group,
+        columns=columns,
+    )
     param, target = problem.param, problem.target
     if loss not in ("huber", "squared"):
         raise ValueError(f"loss={loss!r}: expected 'huber' or 'squared'.")
@@ -219,46 +290,58 @@ def fit(
     w = jnp.asarray(problem.weights)
     starts_j = {n: jnp.asarray(v) for n, v in start_values.items()}
     k = min(n_refine, n_starts)
-    chosen_all, pieces = [], []
+    chosen_all, u0_all, pieces = [], [], []
     for round_ in range(max_rounds):
-        if round_ * k >= n_starts:
+        offset = round_ * k
+        if offset >= n_starts:
             break
+        # Later rounds refine the next-best screened starts, never ones already refined: a
+        # short last round (fewer than `k` starts left) compiles once more.
+        k_round = min(k, n_starts - offset)
         clock = time.perf_counter()
         report(
-            f"round {round_ + 1}: screening {n_starts} starts, refining the best {k}"
+            f"round {round_ + 1}: screening {n_starts} starts, refining the best {k_round}"
+            + (" after skipping " + str(offset) if offset else "")
             + (" (the first round compiles)" if round_ == 0 else "")
             + " ..."
         )
-        # Later rounds take the next-best screened starts (wrapping to keep shapes static).
-        offset = min(round_ * k, n_starts - k)
-        screened, chosen, refined = _round_jit(
+        screened, chosen, u0, refined = _round_jit(
             param, x, log_y, w, starts_j, loss, delta,
-            k=k, offset=jnp.asarray(offset), max_steps=max_steps, rtol=rtol, atol=atol,
+            k=k_round, offset=jnp.asarray(offset), max_steps=max_steps, rtol=rtol, atol=atol,
         )
         chosen_all.append(chosen)
+        u0_all.append(u0)
         pieces.append(refined)
         objs = np.concatenate([np.asarray(p[1]) for p in pieces])
-        objs = np.where(np.isnan(objs), np.inf, objs)
-        best = objs.min()
-        n_agree = int(np.sum(objs <= best + AGREEMENT_RTOL * abs(best) + 1e-300))
+        n_agree, n_distinct = agreement(np.concatenate([np.asarray(u) for u in u0_all]), objs)
         report(
-            f"round {round_ + 1}: screened {n_starts} starts, refined {k} in "
-            f"{time.perf_counter() - clock:.2f} s; best objective {best:.10g}, {n_agree} agree"
+            f"round {round_ + 1}: screened {n_starts} starts, refined {k_round} in "
+            f"{time.perf_counter() - clock:.2f} s; best objective {np.nanmin(objs):.10g}, "
+            f"{int(n_agree)} of {int(n_distinct)} distinct starts agree"
         )
         if n_agree >= 2:
             break
-    values, objs, codes, steps = (jnp.concatenate([p[i] for p in pieces]) for i in range(4))
+    values, objs, results, steps = (
+        jax.tree.map(lambda *leaves: jnp.concatenate(leaves), *[p[i] for p in pieces]) for i in range(4)
+    )
     result = _assemble_jit(
-        param, screened, jnp.concatenate(chosen_all), values, objs, codes, steps, loss, delta, target, log_y
+        param, screened, jnp.concatenate(chosen_all), jnp.concatenate(u0_all), values, objs, results, steps,
+        loss, delta, target, log_y,
     )
     # Set outside the compiled call: as a static argument every new data set would recompile.
     fingerprint = problem.runs.fingerprint([*problem.x, target])
-    return dataclasses.replace(result, data_fingerprint=fingerprint)
+    n_groups = 0 if problem.groups is None else int(np.unique(problem.groups).size)
+    result = dataclasses.replace(
+        result, data_fingerprint=fingerprint, n_groups=n_groups, input_ranges=input_ranges(problem.x, problem.runs)
+    )
+    # NumPy leaves: what leaves the float64 scope is never a float64 JAX array that a
+    # float32 caller's next operation would silently truncate.
+    result = jax.tree.map(np.asarray, result)
+    if not bool(result.converged):
+        warnings.warn(result.message, ConvergenceWarning, stacklevel=3)
+    return result
 
 
-def _reporter(progress) -> Callable[[str], None]:
-    if callable(progress):
-        return progress
-    if progress:
-        return lambda text: print(f"[scalinglaws] {text}", file=sys.stderr, flush=True)
-    return lambda text: None
+# The package's one progress reporter (stderr; bars only on a terminal); `_reporter` is
+# kept as the name the sweep imports.
+_reporter = reporter

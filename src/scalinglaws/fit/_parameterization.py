@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
@@ -169,3 +170,41 @@ def move_inside(law: AbstractLaw, name: str, value):
         margin = 1e-2 * (upper - high) if upper > high else 1e-9
         value = jnp.minimum(value, upper - margin)
     return value
+
+
+# How far (in unconstrained units) beyond the image of a coefficient's `init` range a fitted
+# value may go before the fit calls it "at the edge". For positive coefficients (log) this
+# is a factor of 1,000 outside the init range, e.g. E < 3e-4 for an init range starting at
+# 0.3; for intervals (logit) it is as close to a bound as 1e-3 of the logit's odds beyond the
+# range; for real coefficients, which have no edge of support, it is ten widths of the init
+# range. A fit that drives E -> 0 or an exponent -> 0 ends many more units away than this.
+EDGE_MARGIN = float(np.log(1e3))
+
+
+def edge_bounds(param: Parameterization) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper limits in unconstrained space (one per element of the vector the
+    optimiser works on) beyond which a fitted coefficient counts as sitting at the edge of
+    its support or its `init` range; see `EDGE_MARGIN`."""
+    lows, highs = [], []
+    for name in param.free:
+        low, high = param.template.coefficient_init(name)
+        constraint = param.template.coefficient_constraint(name)
+        # Constants, also when called while tracing (the limits depend on the class only).
+        with jax.ensure_compile_time_eval():
+            u_low = float(constraint.inverse(move_inside(param.template, name, low)))
+            u_high = float(constraint.inverse(move_inside(param.template, name, high)))
+        margin = EDGE_MARGIN if constraint.lower_bound is not None or constraint.upper_bound is not None else 10.0 * (
+            u_high - u_low
+        )
+        size = int(np.prod(param.shape(name), dtype=int))
+        lows += [u_low - margin] * size
+        highs += [u_high + margin] * size
+    return np.asarray(lows), np.asarray(highs)
+
+
+def free_element_names(param: Parameterization) -> list[str]:
+    """The free coefficient each element of the unconstrained vector belongs to."""
+    out = []
+    for name in param.free:
+        out += [name] * int(np.prod(param.shape(name), dtype=int))
+    return out

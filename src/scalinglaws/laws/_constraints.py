@@ -8,6 +8,7 @@ numpyro equivalent for Bayesian models, where default priors share the same supp
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 from jax.nn import sigmoid
 
 
@@ -20,6 +21,20 @@ class Constraint:
     def __call__(self, value) -> bool:
         """Whether `value` lies in the (open) support."""
         raise NotImplementedError
+
+    def contains(self, value) -> np.ndarray:
+        """Elementwise, with NumPy: whether `value` is finite and inside the *closed* support.
+
+        Closed because a coefficient held on its boundary is legitimate (`fix={"E": 0}` for a
+        pure power law, `pi0 = 0` for no unsolvable problems); NaN and infinities never are.
+        """
+        array = np.asarray(value, dtype=np.float64)
+        inside = np.isfinite(array)
+        if self.lower_bound is not None:
+            inside &= array >= self.lower_bound
+        if self.upper_bound is not None:
+            inside &= array <= self.upper_bound
+        return inside
 
     def forward(self, u):
         raise NotImplementedError

@@ -7,6 +7,38 @@ from jaxtyping import Array
 
 from ._base import AbstractLaw, coefficient, positive
 
+__all__ = ["R_D_STAR", "DataConstrained", "effective_tokens", "log_effective_tokens"]
+
+#: Muennighoff et al. 2023 (arXiv:2305.16264, Sec. 3.1), fitted $R_D^*$: the repetitions
+#: after which a repeated token is worth $1/e$ of a new one.
+R_D_STAR = 15.4
+
+
+def log_effective_tokens(log_D, log_U, R_D_star=R_D_STAR) -> Array:
+    r"""$\log D'$, Muennighoff et al. 2023's effective data (arXiv:2305.16264, eq. 5), in logs:
+
+    $$D' = U_D + U_D R_D^*\left(1 - e^{-R_D/R_D^*}\right), \qquad U_D = \min(U, D),\quad
+    R_D = D/U_D - 1,$$
+
+    so $D' = D$ without repetition ($D \le U$) and $D' \to U(1 + R_D^*)$ as repetitions
+    grow. Computed with `expm1`/`log1p` (accurate for $D$ just above $U$ and for any
+    magnitude). The one home of this formula: the data-constrained law and the mixture
+    optimiser both call it.
+
+    **Arguments:** `log_D` ($\log$ total tokens), `log_U` ($\log$ unique tokens),
+    `R_D_star` (default 15.4, Muennighoff et al.'s fit). Broadcasts; JAX-traceable.
+    """
+    log_D = jnp.asarray(log_D, dtype=float)
+    log_unique = jnp.minimum(jnp.asarray(log_U, dtype=float), log_D)
+    repeats = jnp.expm1(log_D - log_unique)  # R_D = D / U_D - 1 >= 0
+    return log_unique + jnp.log1p(R_D_star * -jnp.expm1(-repeats / R_D_star))
+
+
+def effective_tokens(D, U, R_D_star=R_D_STAR) -> Array:
+    r"""$D'$ in tokens: `exp(log_effective_tokens(log D, log U, R_D_star))` (see
+    [`log_effective_tokens`][]); $U = \infty$ (unlimited data) gives $D' = D$."""
+    return jnp.exp(log_effective_tokens(jnp.log(jnp.asarray(D, float)), jnp.log(jnp.asarray(U, float)), R_D_star))
+
 
 class DataConstrained(AbstractLaw):
     r"""Data-constrained scaling law, Muennighoff et al. 2023 ("Scaling Data-Constrained
@@ -43,11 +75,8 @@ class DataConstrained(AbstractLaw):
     citation: ClassVar[str] = "Muennighoff et al. 2023, arXiv:2305.16264"
 
     def effective_data(self, x) -> Array:
-        """log D': log of the effective number of training tokens."""
-        log_d = jnp.log(x["D"])
-        log_unique = jnp.minimum(jnp.log(x["U"]), log_d)
-        repeats = jnp.expm1(log_d - log_unique)  # R_D = D / U_D - 1 >= 0
-        return log_unique + jnp.log1p(self.R_D_star * -jnp.expm1(-repeats / self.R_D_star))
+        """log D': log of the effective number of training tokens ([`log_effective_tokens`][])."""
+        return log_effective_tokens(jnp.log(x["D"]), jnp.log(x["U"]), self.R_D_star)
 
     def effective_params(self, x) -> Array:
         """log N': log of the effective number of parameters."""

@@ -19,7 +19,9 @@ from ._laws import (
 )
 from ._optimize import (
     R_D_STAR as R_D_STAR,
+    MixtureObjective as MixtureObjective,
     MixturePlan as MixturePlan,
+    make_objective as make_objective,
     effective_tokens as effective_tokens,
     kl_project as kl_project,
     optimize_mixture as optimize_mixture,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,8 +14,12 @@ from jaxtyping import Array
 
 from ..data import load_runs
 from ..fit import fit_arrays, make_parameterization, random_starts
+from ..precision import float64
 from ._data import DEFAULT_ATOL, check_proportions, domain_names, select_columns, split_glob
 from ._laws import AbstractMixingLaw, mixing_law
+
+#: Columns that name the scale of a run; a fit remembers their values (issue 12.3).
+SCALE_COLUMNS = ("model_scale", "model_size", "scale", "N", "D")
 
 
 class MixtureFit(eqx.Module):
@@ -29,6 +34,9 @@ class MixtureFit(eqx.Module):
     - `weight_range`: `(n_domains, 2)`, the smallest and largest weight of each domain in
         the fitted runs (the region where the law was fitted; see `within_range` of
         [`optimize_mixture`][]), or `None`.
+    - `fitted_scales`: `((column, (value, ...)), ...)`, the values of scale columns
+        (`model_scale`, `N`, ...) in the fitted runs; [`MixtureFit.predict`][] warns when
+        asked about other scales.
     """
 
     law: AbstractMixingLaw
@@ -38,6 +46,7 @@ class MixtureFit(eqx.Module):
     weight_range: Array | None = None
     targets: tuple[str, ...] = eqx.field(static=True, default=())
     n_points: int = eqx.field(static=True, default=0)
+    fitted_scales: tuple = eqx.field(static=True, default=())
 
     @property
     def domains(self) -> tuple[str, ...]:
@@ -74,22 +83,73 @@ class MixtureFit(eqx.Module):
             x[name] = jnp.broadcast_to(jnp.asarray(covariates[name], dtype=float), r.shape[:-1])
         return jnp.moveaxis(jax.vmap(lambda law: law.predict(x))(self.law), 0, -1)
 
+    @float64  # a public entry point: float64 inside, NumPy float64 out, whatever the caller's x64
     def predict(self, data: Any, *, query: str | None = None, normalize: bool = False,
-                atol: float = DEFAULT_ATOL) -> dict[str, np.ndarray]:
+                atol: float = DEFAULT_ATOL, columns: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
         """Predicted loss per target column for every row of `data` (any `load_runs` input).
 
         Weights are checked as in [`fit_mixture`][] (rows must sum to 1 within `atol`, or
-        pass `normalize=True`).
+        pass `normalize=True`). `columns` maps your column names to these (`{"frac_web": "w_web"}`).
         """
-        runs = load_runs(data, query=query)
+        runs = load_runs(data, query=query, columns=columns)
         runs.require(self.law.inputs, why=f"the fitted mixing law reads {list(self.law.inputs)}")
         r = check_proportions(
             np.column_stack([runs[c] for c in self.weight_columns]),
             columns=self.weight_columns, atol=atol, normalize=normalize, argument="data",
         )
+        self.check_scales(runs.frame, argument="data")
         extra = {n: runs[n] for n in self.extra_inputs}
         values = np.asarray(self.predict_proportions(r, extra))
         return {t: values[:, i] for i, t in enumerate(self.targets)}
+
+    def check_scales(self, frame, *, argument: str = "data") -> list[str]:
+        """Warn (`UserWarning`) when rows of `frame` lie at scales the law was not fitted at.
+
+        A mixing law fitted on 1M-parameter proxies ranks mixtures for that scale; RegMix
+        (Liu et al. 2024) and Ye et al. 2024 transfer the *ranking* to larger models, not
+        the losses, so predictions at other scales are extrapolations. **Returns:** the
+        warning messages (empty when every row is at a fitted scale)."""
+        messages = []
+        for column, values in self.fitted_scales:
+            if column not in frame.columns or column in self.law.inputs:
+                continue
+            seen = [str(v) for v in frame[column].astype(str).unique()]
+            other = [v for v in seen if v not in values]
+            if other:
+                messages.append(
+                    f"{argument}: rows span {column} = {other} but the law was fitted at {column} = {list(values)}; "
+                    "its predictions (and Spearman's rank correlation over them) there are extrapolations. "
+                    f"Select the fitted scale with a query such as \"{column} == '{values[0]}'\"."
+                )
+        for message in messages:
+            warnings.warn(message, UserWarning, stacklevel=3)
+        return messages
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: per target, its objective, convergence and coefficients."""
+        return {
+            "law": type(self.law).__name__,
+            "n_points": self.n_points,
+            "domains": list(self.domains),
+            "targets": {
+                t: {
+                    "objective": float(np.asarray(self.objective)[i]),
+                    "converged": bool(np.asarray(self.converged)[i]),
+                    "n_agree": int(np.asarray(self.n_agree)[i]),
+                    "coefficients": {k: np.asarray(v)[i].tolist() for k, v in self.law.coefficients.items()},
+                }
+                for i, t in enumerate(self.targets)
+            },
+        }
+
+    def __repr__(self) -> str:
+        # Values, not `f64[13]` shapes (issue 12.6).
+        from ..results import value_repr
+
+        return value_repr(f"MixtureFit[{type(self.law).__name__}]", {
+            "targets": len(self.targets), "domains": len(self.domains), "n_points": self.n_points,
+            "objective": self.objective, "converged": self.converged,
+        })
 
     def summary(self) -> str:
         lines = [f"{type(self.law).__name__} fitted to {len(self.targets)} target(s) on {self.n_points} runs "
@@ -121,6 +181,10 @@ def _fit_many(template, x, Y, W, starts, loss, delta, n_refine, max_steps):
     return jax.vmap(one)(Y, W, starts)
 
 
+# Public within `scalinglaws.mixture`: the mixture bootstrap refits through it too.
+fit_many = _fit_many
+
+
 def prepare(
     law,
     data: Any,
@@ -130,9 +194,10 @@ def prepare(
     query: str | None = None,
     normalize: bool = False,
     atol: float = DEFAULT_ATOL,
+    columns: Mapping[str, str] | None = None,
 ):
     """Load runs and return `(template, x, Y, targets, runs)`; every check happens here."""
-    runs = load_runs(data, query=query)
+    runs = load_runs(data, query=query, columns=columns)
     prefix, suffix = split_glob(weights, option="weights")
     weight_columns = select_columns(runs.columns, weights, option="weights")
     if isinstance(losses, str):
@@ -167,6 +232,7 @@ def prepare(
     return template, x, jnp.asarray(Y), tuple(targets), runs
 
 
+@float64
 def fit_mixture(
     law="sqrt",
     data: Any = None,
@@ -182,6 +248,7 @@ def fit_mixture(
     delta: float = 1e-3,
     n_refine: int = 4,
     max_steps: int = 2000,
+    columns: Mapping[str, str] | None = None,
 ) -> MixtureFit:
     r"""Fit a mixing law to every loss column at once.
 
@@ -203,6 +270,7 @@ def fit_mixture(
         than `atol` are an error; rows within `atol` are rescaled silently).
     - `starts`, `seed`: number of random starts and their seed. `loss`, `delta`,
         `n_refine`, `max_steps`: as in [`scalinglaws.fit`][].
+    - `columns`: your column names -> the package's, as in [`scalinglaws.load_runs`][].
 
     **Returns:** a [`MixtureFit`][].
 
@@ -221,7 +289,8 @@ def fit_mixture(
     if not (isinstance(starts, (int, np.integer)) and starts >= 1):
         raise ValueError(f"starts={starts!r}: expected a positive number of random starts.")
     template, x, Y, targets, runs = prepare(
-        law, data, weights=weights, losses=losses, query=query, normalize=normalize, atol=atol
+        law, data, weights=weights, losses=losses, query=query, normalize=normalize, atol=atol,
+        columns=columns,
     )
     param = make_parameterization(template)
     n_free = param.size
@@ -241,4 +310,16 @@ def fit_mixture(
     return MixtureFit(
         law=laws, objective=objective, converged=converged, n_agree=n_agree,
         weight_range=jnp.stack([r.min(0), r.max(0)], axis=-1), targets=targets, n_points=len(runs),
+        fitted_scales=fitted_scales(runs.frame),
     )
+
+
+def fitted_scales(frame) -> tuple:
+    """`((column, (value, ...)), ...)` for the scale columns of `frame` (at most 50 values)."""
+    out = []
+    for column in SCALE_COLUMNS:
+        if column in frame.columns:
+            values = tuple(str(v) for v in frame[column].astype(str).unique())
+            if len(values) <= 50:
+                out.append((column, values))
+    return tuple(out)

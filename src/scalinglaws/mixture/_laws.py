@@ -20,10 +20,10 @@ from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array
 
-from ..laws import AbstractLaw, coefficient, positive, real
+from ..errors import InputError
+from ..laws import AbstractLaw, coefficient, positive, real, register_law, resolve_law
 
 __all__ = [
     "AbstractMixingLaw",
@@ -63,8 +63,8 @@ class AbstractMixingLaw(AbstractLaw):
     """
 
     # Concrete laws declare `domains`, `prefix` and `suffix` as static fields *after* their
-    # coefficients (declaring them here would put them first in the dataclass signature).
-    per_domain: ClassVar[tuple[str, ...]] = ()
+    # coefficients (declaring them here would put them first in the dataclass signature),
+    # and list their vector coefficients in `per_domain` (see `AbstractLaw`).
 
     @property
     def weight_columns(self) -> tuple[str, ...]:
@@ -73,7 +73,11 @@ class AbstractMixingLaw(AbstractLaw):
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        return self.weight_columns
+        """The weight columns, then the scale column when the law has one (`variable`)."""
+        # One final definition for the whole family (equinox's abstract/final pattern):
+        # a scaled law reads its scale column too.
+        scale = getattr(self, "variable", None)
+        return self.weight_columns + ((scale,) if scale is not None else ())
 
     def proportions(self, x: Mapping[str, Array]) -> Array:
         """The mixture as an array with the domains on the last axis."""
@@ -82,24 +86,8 @@ class AbstractMixingLaw(AbstractLaw):
     @classmethod
     def for_domains(cls, domains: Sequence[str], **static) -> AbstractMixingLaw:
         """A template (starting values at the middle of each `init` range; zeros for real
-        per-domain vectors) for the given domains."""
-        domains = tuple(str(d) for d in domains)
-        if not domains:
-            raise ValueError(f"{cls.__name__}.for_domains(domains=...): need at least one domain.")
-        values = {}
-        for name in cls.coefficient_names():
-            low, high = cls.coefficient_init(name)
-            mid = float(np.sqrt(low * high)) if low > 0 else 0.5 * (low + high)
-            values[name] = jnp.full((len(domains),), mid) if name in cls.per_domain else jnp.asarray(mid)
-        return cls(**values, domains=domains, **static)
-
-    @classmethod
-    def template(cls, **static) -> AbstractMixingLaw:
-        if "domains" not in static:
-            raise ValueError(
-                f"{cls.__name__}.template(domains=...): a mixing law needs its list of domains."
-            )
-        return cls.for_domains(static.pop("domains"), **static)
+        per-domain vectors) for the given domains: `cls.template(domains=domains, ...)`."""
+        return cls.template(domains=tuple(str(d) for d in domains), **static)
 
 
 class DataMixingLaw(AbstractMixingLaw):
@@ -203,10 +191,6 @@ class ScaledMixingLaw(AbstractMixingLaw):
     formula: ClassVar[str] = "L = E + (S/S0)^-alpha * exp(sum_j t_j r_j + s_j sqrt(r_j))"
     citation: ClassVar[str] = "Ye et al. 2024, arXiv:2403.16952; Kaplan et al. 2020, arXiv:2001.08361"
 
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        return self.weight_columns + (self.variable,)
-
     def log_predict(self, x) -> Array:
         r = self.proportions(x)
         root = jnp.sqrt(jnp.maximum(r, 1e-24))
@@ -228,9 +212,9 @@ def mixing_law_names() -> tuple[str, ...]:
 
 def mixing_law(law, domains: Sequence[str], **static) -> AbstractMixingLaw:
     """A template mixing law for `domains`, from a name (`"ye"`, `"sqrt"`, `"scaled"`), a
-    `module:Class` path, a class, or an instance (returned unchanged)."""
-    import importlib
-
+    `module:Class` path (given by the caller, so it may be imported), a class, or an
+    instance (returned unchanged). Names and paths go through the package's one resolver,
+    `scalinglaws.laws.resolve_law`."""
     if isinstance(law, AbstractLaw):
         if not isinstance(law, AbstractMixingLaw):
             raise TypeError(f"law=...: {type(law).__name__} is not a mixing law (AbstractMixingLaw).")
@@ -240,16 +224,19 @@ def mixing_law(law, domains: Sequence[str], **static) -> AbstractMixingLaw:
         if key in _LAWS:
             law = _LAWS[key]
         elif ":" in law:
-            module_name, _, attr = law.partition(":")
-            try:
-                law = getattr(importlib.import_module(module_name), attr)
-            except (ImportError, AttributeError) as error:
-                raise ValueError(f"law={law!r}: cannot import {attr!r} from {module_name!r} ({error}).") from None
+            law, _ = resolve_law(law, allow_import=True, source=f"law={law!r}")
         else:
-            raise ValueError(
+            raise InputError(
                 f"law={law!r}: unknown mixing law. Known: {', '.join(_LAWS)}; "
                 "or give 'module:Class' for an AbstractMixingLaw of your own."
             )
     if isinstance(law, type) and issubclass(law, AbstractMixingLaw):
         return law.for_domains(domains, **static)
     raise TypeError(f"law=...: expected a mixing-law name, class or instance, got {law!r}.")
+
+
+# Registered (unlisted: their templates need domains) so that mixture files name their law
+# by registered name, like every other law file.
+for _short, _cls in _LAWS.items():
+    register_law(f"mixing-{_short}", _cls, listed=False)
+del _short, _cls

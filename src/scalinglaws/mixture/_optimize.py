@@ -7,16 +7,20 @@ tokens in domain $j$, domain $j$ is repeated $r_j T / U_j$ times, and at most
 
 The descent is mirror descent with the entropy map (exponentiated gradient; Beck &
 Teboulle 2003): Adam steps (optax, cosine-decayed) on $\log r$ with the gradient centred
-on its Lagrange multiplier, then the KL projection onto the feasible set (a bisection,
-to float64 precision), so every iterate satisfies every constraint to about 1e-15.
+on its Lagrange multiplier, then the KL projection onto the feasible set (its scalar
+multiplier found by `optimistix.Bisection`, to float64 precision), so every iterate
+satisfies every constraint to about 1e-15.
 Restarts are `jax.vmap`-ed; a final pass snaps coordinates that the multiplicative
 steps only drive to their lower bound geometrically.
 
 Repeated data are worth less: with token budget and availability given, the law is
 evaluated at *effective* proportions $r'_j = D'_j / T$, where $D_j = r_j T$ and
 $D' = U + U R^*_D\,(1 - e^{-R/R^*_D})$, $R = D/U - 1$ (Muennighoff et al. 2023,
-arXiv:2305.16264, eq. 5, with their fitted $R^*_D = 15.4$). $r'$ is not renormalised: a
-repeated domain contributes fewer effective tokens, and the others do not gain any.
+arXiv:2305.16264, eq. 5; `scalinglaws.laws.data_constrained.effective_tokens`, the same
+function the data-constrained law uses). $R^*_D$ defaults to Muennighoff et al.'s fitted
+15.4 and is overridable (`r_d_star=`: a number, or a fitted data-constrained law whose
+`R_D_star` is used). $r'$ is not renormalised: a repeated domain contributes fewer
+effective tokens, and the others do not gain any.
 """
 
 from __future__ import annotations
@@ -30,70 +34,86 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import optimistix as optx
 from jaxtyping import Array
 
+from ..errors import InputError
+from ..laws.data_constrained import R_D_STAR, effective_tokens
+from ..precision import float64
 from ._fit import MixtureFit
 
-# Muennighoff et al. 2023 (arXiv:2305.16264), fitted "R_D^*": the number of repetitions
-# after which repeated tokens are worth 1/e of new ones.
-R_D_STAR = 15.4
+__all__ = [
+    "R_D_STAR",
+    "MixturePlan",
+    "effective_tokens",
+    "kl_project",
+    "optimize_mixture",
+    "project",
+]
+
 # Constraint checks compare sums against 1 with this slack (float64 rounding of user input).
 FEASIBILITY_TOL = 1e-12
+# The projections' multipliers: |sum - 1| < 1e-13 and the bracket below 1e-14 (relative);
+# the last rounding error is then put on one coordinate (`_close_gap`).
+_FALLING = optx.Bisection(rtol=1e-14, atol=1e-13, flip=True)
+_RISING = optx.Bisection(rtol=1e-14, atol=1e-13, flip=False)
+_PROJECTION_STEPS = 256
 
 
-def effective_tokens(D: Array, U: Array, r_star: float = R_D_STAR) -> Array:
-    r"""Effective data of Muennighoff et al. 2023 (arXiv:2305.16264, eq. 5):
-    $D' = U + U R^*(1 - e^{-R/R^*})$ with $R = D/U - 1$ repetitions beyond the first epoch;
-    $D' = D$ when $D \le U$."""
-    D = jnp.asarray(D, dtype=float)
-    U = jnp.asarray(U, dtype=float)
-    repeats = jnp.maximum(D / U - 1.0, 0.0)
-    repeated = U + U * r_star * (-jnp.expm1(-repeats / r_star))
-    return jnp.where(D <= U, D, repeated)
+def _multiplier(total, lower, upper, *, rising: bool):
+    """Root of the monotone scalar function `total(tau) - 1` in [lower, upper] (optimistix).
+
+    With `throw=False`: at float64's resolution the bisection may stop on `max_steps`
+    with the sum off by ~1e-16 per coordinate, which `_close_gap` then removes exactly.
+    """
+    sol = optx.root_find(
+        lambda tau, _: total(tau) - 1.0,
+        _RISING if rising else _FALLING,
+        0.5 * (lower + upper),
+        options=dict(lower=lower, upper=upper),
+        max_steps=_PROJECTION_STEPS,
+        throw=False,
+    )
+    return sol.value
 
 
-def project(v: Array, lo: Array, hi: Array, n_iter: int = 100) -> Array:
+def project(v: Array, lo: Array, hi: Array) -> Array:
     r"""Euclidean projection of `v` onto $\{\ell \le r \le h, \sum r = 1\}$ (last axis).
 
     The projection is $\mathrm{clip}(v - \tau, \ell, h)$ for the $\tau$ at which it sums to
-    1, a monotone function of $\tau$; 100 bisection steps pin $\tau$ to float64 precision.
-    Requires $\sum \ell \le 1 \le \sum h$ (checked by [`optimize_mixture`][]).
+    1, a non-increasing function of $\tau$, whose root `optimistix.Bisection` finds to
+    float64 precision inside $[\min(v - h), \max(v - \ell)]$. Requires $\sum \ell \le 1 \le
+    \sum h$ (checked by [`optimize_mixture`][]); leading axes are batch axes.
     """
-    a = jnp.min(v - hi, axis=-1, keepdims=True)  # sum(clip(v - a)) = sum(hi) >= 1
-    b = jnp.max(v - lo, axis=-1, keepdims=True)  # sum(clip(v - b)) = sum(lo) <= 1
 
-    def body(_, bounds):
-        a, b = bounds
-        mid = 0.5 * (a + b)
-        too_big = jnp.sum(jnp.clip(v - mid, lo, hi), axis=-1, keepdims=True) > 1.0
-        return jnp.where(too_big, mid, a), jnp.where(too_big, b, mid)
+    def one(v, lo, hi):
+        def total(tau):
+            return jnp.sum(jnp.clip(v - tau, lo, hi))
 
-    a, b = jax.lax.fori_loop(0, n_iter, body, (a, b))
-    r = jnp.clip(v - 0.5 * (a + b), lo, hi)
-    return _close_gap(r, lo, hi)
+        tau = _multiplier(total, jnp.min(v - hi), jnp.max(v - lo), rising=False)
+        return _close_gap(jnp.clip(v - tau, lo, hi), lo, hi)
+
+    return jnp.vectorize(one, signature="(n),(n),(n)->(n)")(v, lo, hi)
 
 
-def kl_project(z: Array, lo: Array, hi: Array, n_iter: int = 200) -> Array:
+def kl_project(z: Array, lo: Array, hi: Array) -> Array:
     r"""Bregman (KL) projection of $e^{z}$ onto $\{\ell \le r \le h, \sum r = 1\}$ (last
     axis): $r = \mathrm{clip}(\lambda e^{z}, \ell, h)$ for the $\lambda$ at which it sums
-    to 1, found by bisection on $\log\lambda$. The projection of mirror descent with the
-    entropy mirror map (exponentiated gradient)."""
-    z = jnp.maximum(z, -700.0)
-    a = jnp.min(jnp.log(jnp.maximum(lo, 1e-300)) - z, axis=-1, keepdims=True)  # sum = sum(lo)
-    b = jnp.max(jnp.log(hi) - z, axis=-1, keepdims=True)  # sum = sum(hi)
+    to 1, found by `optimistix.Bisection` on $\log\lambda$. The projection of mirror
+    descent with the entropy mirror map (exponentiated gradient)."""
 
-    def total(log_lam):
-        return jnp.sum(jnp.clip(jnp.exp(jnp.minimum(log_lam + z, 0.0)), lo, hi), axis=-1, keepdims=True)
+    def one(z, lo, hi):
+        z = jnp.maximum(z, -700.0)
 
-    def body(_, bounds):
-        a, b = bounds
-        mid = 0.5 * (a + b)
-        too_big = total(mid) > 1.0
-        return jnp.where(too_big, a, mid), jnp.where(too_big, mid, b)
+        def total(log_lam):
+            return jnp.sum(jnp.clip(jnp.exp(jnp.minimum(log_lam + z, 0.0)), lo, hi))
 
-    a, b = jax.lax.fori_loop(0, n_iter, body, (a, b))
-    r = jnp.clip(jnp.exp(jnp.minimum(0.5 * (a + b) + z, 0.0)), lo, hi)
-    return _close_gap(r, lo, hi)
+        lower = jnp.min(jnp.log(jnp.maximum(lo, 1e-300)) - z)  # total = sum(lo) <= 1
+        upper = jnp.max(jnp.log(hi) - z)  # total = sum(hi) >= 1
+        log_lam = _multiplier(total, lower, upper, rising=True)
+        return _close_gap(jnp.clip(jnp.exp(jnp.minimum(log_lam + z, 0.0)), lo, hi), lo, hi)
+
+    return jnp.vectorize(one, signature="(n),(n),(n)->(n)")(z, lo, hi)
 
 
 def _close_gap(r: Array, lo: Array, hi: Array) -> Array:
@@ -130,6 +150,25 @@ class MixturePlan:
         if self.effective is not None:
             out["effective"] = self.effective
         return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (alias of `as_dict`, the name every result shares)."""
+        return self.as_dict()
+
+    def summary(self) -> str:
+        """The non-zero weights, largest first, and the predicted target loss."""
+        shown = sorted(((w, d) for d, w in self.weights.items() if w > 1e-4), reverse=True)
+        lines = [f"optimal mixture for {self.target}: predicted {self.objective:.6g}"]
+        lines += [f"  {d:<28s} {w:8.4f}" for w, d in shown]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        from ..results import value_repr
+
+        top = dict(sorted(((d, round(w, 4)) for d, w in self.weights.items() if w > 1e-3),
+                          key=lambda item: -item[1]))
+        return value_repr("MixturePlan", {"target": self.target, "objective": self.objective,
+                                          "weights (> 0.001)": top})
 
 
 def _resolve_bounds(domains, minimum, maximum, tokens, available, max_epochs):
@@ -242,6 +281,7 @@ class MixtureObjective(eqx.Module):
     limited: Array
     tokens: Array
     covariates: dict
+    r_d_star: Array
     kind: str = eqx.field(static=True)
     with_tokens: bool = eqx.field(static=True)
 
@@ -250,7 +290,7 @@ class MixtureObjective(eqx.Module):
         if not self.with_tokens:
             return r
         D = r * self.tokens
-        return jnp.where(self.limited, effective_tokens(D, self.U) / self.tokens, r)
+        return jnp.where(self.limited, effective_tokens(D, self.U, self.r_d_star) / self.tokens, r)
 
     def losses(self, r: Array) -> Array:
         return self.fit.predict_proportions(self.inputs(r), self.covariates or None)
@@ -260,7 +300,27 @@ class MixtureObjective(eqx.Module):
         return jnp.max(values, axis=-1) if self.kind == "max" else values @ self.weights
 
 
-def make_objective(fit: MixtureFit, target="mean", *, tokens=None, available=None, covariates=None):
+def resolve_r_d_star(r_d_star) -> float:
+    """`r_d_star=` as a number: None -> Muennighoff et al. 2023's 15.4; a number; or a law
+    (or fit) with a fitted `R_D_star` (the data-constrained law)."""
+    if r_d_star is None:
+        return R_D_STAR
+    law = getattr(r_d_star, "law", r_d_star)
+    value = getattr(law, "R_D_star", r_d_star)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"r_d_star={r_d_star!r}: expected a number of repetitions, or a data-constrained law with R_D_star."
+        ) from None
+    if not (np.isfinite(value) and value > 0):
+        raise InputError(f"r_d_star={value!r}: must be positive and finite (Muennighoff et al. 2023 fit 15.4).")
+    return value
+
+
+def make_objective(
+    fit: MixtureFit, target="mean", *, tokens=None, available=None, covariates=None, r_d_star=None
+):
     """`(label, objective)`: the target's name and its [`MixtureObjective`][]."""
     label, w = _target_weights(fit, target)
     n = len(fit.domains)
@@ -274,6 +334,7 @@ def make_objective(fit: MixtureFit, target="mean", *, tokens=None, available=Non
         limited=jnp.asarray(np.isfinite(U)),
         tokens=jnp.asarray(float(tokens) if tokens is not None else 1.0),
         covariates={k: jnp.asarray(float(v)) for k, v in dict(covariates or {}).items()},
+        r_d_star=jnp.asarray(resolve_r_d_star(r_d_star)),
         kind="max" if label == "max" else "linear",
         with_tokens=tokens is not None,
     )
@@ -344,6 +405,7 @@ def _polish(objective, r: Array, lo: Array, hi: Array, threshold: float = 1e-4) 
     return r
 
 
+@float64
 def optimize_mixture(
     fit: MixtureFit,
     target: str | Mapping[str, float] = "mean",
@@ -354,6 +416,7 @@ def optimize_mixture(
     available: Mapping[str, float] | None = None,
     max_epochs: float | None = None,
     covariates: Mapping[str, float] | None = None,
+    r_d_star: float | Any | None = None,
     within_range: bool = False,
     restarts: int = 32,
     steps: int = 500,
@@ -373,6 +436,9 @@ def optimize_mixture(
         passes over any domain (default 4 when `tokens` is given, where Muennighoff et al. 2023 find repeated data
         about as good as new). With `tokens`, the law sees effective proportions (see the
         module documentation).
+    - `r_d_star`: Muennighoff et al.'s $R_D^*$ for the effective data of repeated domains:
+        a number, a fitted data-constrained law (its `R_D_star`), or None for their
+        published 15.4 (arXiv:2305.16264).
     - `within_range`: also bound every domain by the largest weight it had in the fitted
         runs (`fit.weight_range`): a mixing law is an interpolator, and its optimum far
         outside the proxies' mixtures is an extrapolation.
@@ -400,7 +466,7 @@ def optimize_mixture(
     if not (isinstance(restarts, (int, np.integer)) and restarts >= 1):
         raise ValueError(f"restarts={restarts!r}: expected a positive integer.")
     label, objective = make_objective(
-        fit, target, tokens=tokens, available=available, covariates=covariates
+        fit, target, tokens=tokens, available=available, covariates=covariates, r_d_star=r_d_star
     )
     rng = np.random.default_rng(seed)
     n = len(domains)
@@ -415,6 +481,14 @@ def optimize_mixture(
     r = np.asarray(_polish(objective, _close_gap_jit(best_r[i], lo_j, hi_j), lo_j, hi_j))
     predicted, seen = _losses_jit(objective, jnp.asarray(r))
     predicted = np.asarray(predicted)
+    # The projections' bisections run with throw=False: check their outcome here, where it
+    # matters, so an infeasible answer is never returned as a plan.
+    if not (np.all(r >= lo - FEASIBILITY_TOL) and np.all(r <= hi + FEASIBILITY_TOL)
+            and abs(r.sum() - 1.0) <= FEASIBILITY_TOL and np.all(np.isfinite(r))):
+        raise RuntimeError(
+            f"optimize_mixture: the optimised weights violate the constraints (sum {r.sum()!r}); this is a bug, "
+            "please report it with the fit file and options."
+        )
     effective = None
     if tokens is not None:
         effective = dict(zip(domains, map(float, np.asarray(seen))))

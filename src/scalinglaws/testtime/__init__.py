@@ -26,6 +26,7 @@ from ._beta import (
 )
 from ._cost import H100_INTENSITY as H100_INTENSITY
 from ._cost import ModelCost as ModelCost
+from ._cost import kinetics_cost as kinetics_cost
 from ._cost import sample_cost as sample_cost
 from ._coverage import BetaCoverage as BetaCoverage
 from ._coverage import ExpPowerLaw as ExpPowerLaw

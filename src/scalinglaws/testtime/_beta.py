@@ -26,12 +26,10 @@ import numpy as np
 import optimistix as optx
 from jax.scipy.special import gammaln
 
-from ._coverage import BetaCoverage, ExpPowerLaw, betaln
+from ._coverage import BetaCoverage, ExpPowerLaw, betaln, log_gamma_ratio
+from ..precision import float64
 from ._io import load_attempts
 from ._passk import _pass_at_k_checked, check_k
-
-_SUCCESS = int(optx.RESULTS.successful._value)
-
 
 class BetaFit(eqx.Module):
     """What [`fit_beta`][] returns.
@@ -61,12 +59,44 @@ class BetaFit(eqx.Module):
             )
         return f"converged: {self.n_agree} start(s) reached the best likelihood"
 
+    def to_dict(self) -> dict:
+        """JSON-ready: coefficients, log likelihood and convergence."""
+        return {"law": "beta", "coefficients": self.coefficients, "log_likelihood": float(self.log_likelihood),
+                "converged": bool(self.converged), "message": self.message,
+                "n_problems": int(self.n_problems), "unsolvable": bool(self.unsolvable)}
+
+    def summary(self) -> str:
+        lines = [f"{self.law.formula}  ({int(self.n_problems)} problems)",
+                 *(f"  {k} = {v:.6g}" for k, v in self.coefficients.items()),
+                 f"log likelihood {float(self.log_likelihood):.6f}", self.message]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        from ..results import value_repr
+
+        return value_repr("BetaFit", {**self.coefficients, "log_likelihood": self.log_likelihood,
+                                      "converged": self.converged, "n_problems": self.n_problems})
+
 
 def _log_lik_cells(u, n, c, weight, with_pi0: bool):
     """Beta-binomial log likelihood of aggregated cells (n, c, count) at unconstrained u."""
     alpha, beta = jnp.exp(u[0]), jnp.exp(u[1])
-    log_choose = gammaln(n + 1.0) - gammaln(c + 1.0) - gammaln(n - c + 1.0)
-    log_bb = log_choose + betaln(c + alpha, n - c + beta) - betaln(alpha, beta)
+    # log C(n, c) + log B(c + alpha, n - c + beta) - log B(alpha, beta). Up to n = 1e6 the
+    # plain form is accurate to ~1e-10 for any (alpha, beta). Beyond, it is regrouped into
+    # log Gamma ratios with small shifts so that no two ~n log n values are subtracted
+    # (gammaln(1e12) ~ 2.6e13 would leave about 1e-2 of absolute precision); that form is
+    # exact for moderate alpha, beta, the region a likelihood of that many samples pins.
+    plain = (
+        gammaln(n + 1.0) - gammaln(c + 1.0) - gammaln(n - c + 1.0)
+        + betaln(c + alpha, n - c + beta) - betaln(alpha, beta)
+    )
+    regrouped = (
+        log_gamma_ratio(c + 1.0, alpha - 1.0)
+        + log_gamma_ratio(n - c + 1.0, beta - 1.0)
+        - log_gamma_ratio(n + 1.0, alpha + beta - 1.0)
+        - betaln(alpha, beta)
+    )
+    log_bb = jnp.where(n > 1e6, regrouped, plain)
     if with_pi0:
         log_pi0, log_solvable = jax.nn.log_sigmoid(u[2]), jax.nn.log_sigmoid(-u[2])
         mixed = jnp.where(
@@ -86,7 +116,7 @@ def _solve(u0, n, c, weight, total, with_pi0, max_steps):
 
     def one(u):
         sol = optx.minimise(fn, solver, u, args=(n, c, weight), max_steps=max_steps, throw=False)
-        return sol.value, fn(sol.value, (n, c, weight)), sol.result._value
+        return sol.value, fn(sol.value, (n, c, weight)), sol.result == optx.RESULTS.successful
 
     return jax.vmap(one)(u0)
 
@@ -106,6 +136,7 @@ def _cells(n: np.ndarray, c: np.ndarray):
     return jnp.asarray(cell_n), jnp.asarray(cell_c), jnp.asarray(weight)
 
 
+@float64
 def fit_beta(attempts, *, model=None, unsolvable: bool = False, max_steps: int = 2000) -> BetaFit:
     r"""Fit [`BetaCoverage`][] by maximising the beta-binomial likelihood of the counts.
 
@@ -145,7 +176,7 @@ def fit_beta(attempts, *, model=None, unsolvable: bool = False, max_steps: int =
         u0 = np.array([(np.log(a), np.log(b), z) for a, b in grid for z in (-4.0, -1.0)])
     else:
         u0 = np.array([(np.log(a), np.log(b), 0.0) for a, b in grid])
-    values, objs, codes = _solve_jit(
+    values, objs, succeeded = _solve_jit(
         # The problem count is passed as an array: a Python float would be a static
         # argument and force a recompilation for every table size.
         jnp.asarray(u0),
@@ -167,7 +198,7 @@ def fit_beta(attempts, *, model=None, unsolvable: bool = False, max_steps: int =
     n_agree = int(np.sum(objs <= objs[best] + 1e-6))
     # On the boundary pi0 -> 0 BFGS may stop on max_steps with the likelihood flat; the
     # fit is still the maximum if enough starts agree.
-    converged = bool(np.isfinite(objs[best]) and (int(codes[best]) == _SUCCESS or n_agree >= 2))
+    converged = bool(np.isfinite(objs[best]) and (bool(succeeded[best]) or n_agree >= 2))
     return BetaFit(
         law=law,
         log_likelihood=float(-objs[best] * len(n)),
@@ -196,6 +227,7 @@ def default_fit_k(n_min: int, n_points: int = 40) -> np.ndarray:
     return np.unique(np.round(np.geomspace(1, n_min, n_points)).astype(np.int64))
 
 
+@float64
 def fit_exp_power(
     attempts,
     *,
@@ -228,6 +260,7 @@ def fit_exp_power(
     return fit(ExpPowerLaw.template(), data, loss=loss, **fit_kwargs)
 
 
+@float64
 def beta_posterior(
     attempts,
     *,

@@ -18,6 +18,21 @@ generations from small models far more expensive than $2NT$ suggests, which is w
 Kinetics finds small models less efficient at test time than FLOP counts imply. The
 default $I = 295$ FLOP/byte is an H100 SXM (989 dense BF16 TFLOP/s over 3.35 TB/s, from
 NVIDIA's datasheet). A price per generated (and prompt) token is the alternative unit.
+
+For $k$ trials of one query (Best-of-$k$), [`kinetics_cost`][] is Kinetics' published
+cost, in which the prompt's KV cache is read once per generated position and shared by
+all trials, and attention compute and KV reads grow quadratically with the generation
+length (Sadhukhan et al. 2025, Section 3, eq. 2):
+
+$$C = \underbrace{2kPL_\text{out}}_\text{linear layers}
+    + \underbrace{2rkL_\text{in}DL_\text{out} + rkDL_\text{out}^2}_\text{attention compute}
+    + \underbrace{I\,b\,(L_\text{in}DL_\text{out} + \tfrac12 kDL_\text{out}^2)}_\text{KV reads},$$
+
+with $P$ the (active, non-embedding) parameters, $L_\text{in}$ the prompt and
+$L_\text{out}$ the generated length, $D = 2\,n_\text{layers}d_{kv}$ the KV values per
+token, $r = d/d_{kv}$ the GQA ratio and $b$ bytes per value. With $b = 2$ (16-bit KV) the
+memory term is the paper's $2IL_\text{in}DL_\text{out} + IkDL_\text{out}^2$. Weight
+reads are left out, as in the paper (amortised over a large batch).
 """
 
 from __future__ import annotations
@@ -98,6 +113,44 @@ class ModelCost:
         return self.price_per_token * np.asarray(
             tokens, float
         ) + self.price_per_prompt_token * np.asarray(prompt, float)
+
+
+def kinetics_cost(
+    model: ModelCost,
+    trials,
+    tokens,
+    prompt=0.0,
+    *,
+    intensity: float = H100_INTENSITY,
+):
+    r"""Kinetics' cost of `trials` samples of `tokens` generated tokens after one shared
+    prompt of `prompt` tokens, in effective FLOPs (Sadhukhan et al. 2025, arXiv:2506.05333,
+    eq. 2; see the module docstring for the formula).
+
+    Unlike `trials * sample_cost(...)`, the prompt's KV reads are paid once per query,
+    not once per trial.
+
+    **Arguments:** `model`, a [`ModelCost`][]; `trials` $k \ge 1$; `tokens`
+    $L_\text{out} > 0$; `prompt` $L_\text{in} \ge 0$; `intensity` $I$ (FLOP/byte).
+
+    **Returns:** effective FLOPs (float64 array broadcast over the arguments).
+    """
+    k = np.asarray(trials, float)
+    T = np.asarray(tokens, float)
+    P = np.asarray(prompt, float)
+    if not np.all(np.isfinite(k)) or (k < 1).any():
+        raise ValueError(f"trials={k.tolist()!r}: need at least one trial (finite).")
+    if not np.all(np.isfinite(T)) or (T <= 0).any():
+        raise ValueError(f"tokens={T.tolist()!r}: generation length must be positive and finite.")
+    if not np.all(np.isfinite(P)) or (P < 0).any():
+        raise ValueError(f"prompt={P.tolist()!r}: prompt length must be >= 0 and finite.")
+    intensity = _positive(intensity, "intensity", allow_zero=True)
+    D = 2.0 * model.n_layers * model.d_kv  # KV values per token
+    r = model.d_attn / model.d_kv  # GQA ratio
+    linear = 2.0 * k * model.N * T
+    attention = 2.0 * r * k * P * D * T + r * k * D * T**2
+    kv_reads = intensity * model.bytes_per_value * (P * D * T + 0.5 * k * D * T**2)
+    return linear + attention + kv_reads
 
 
 def sample_cost(

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data import read_table
+from ..data import read_table, rename_columns
 
 REQUIRED_COLUMNS = ("problem", "n", "c")
 
@@ -81,22 +81,27 @@ class Attempts:
         return Attempts(rows, source=self.source)
 
 
-def load_attempts(data: Any, *, model: Any = None, argument: str = "attempts") -> Attempts:
+def load_attempts(
+    data: Any, *, model: Any = None, argument: str = "attempts", columns: dict[str, str] | None = None
+) -> Attempts:
     """Load and validate an attempts table.
 
     **Arguments:**
 
-    - `data`: an [`Attempts`][], a CSV path, a pandas DataFrame, or a dict of arrays with
-        columns `problem`, `n`, `c` (and optionally `model`, `group`).
+    - `data`: an [`Attempts`][], a CSV path, a built-in dataset name (`"testtime-attempts"`),
+        a pandas DataFrame, or a dict of arrays with columns `problem`, `n`, `c` (and
+        optionally `model`, `group`).
     - `model`: keep only this model's rows (required when the table holds several models
         and the caller needs one).
+    - `columns`: your column names -> these, e.g. `{"samples": "n", "correct": "c"}`.
 
     **Returns:** a validated [`Attempts`][].
     """
     if isinstance(data, Attempts):
         attempts = data
     else:
-        frame, source = read_table(data, argument=argument, kind="Attempts", builtin=False)
+        frame, source = read_table(data, argument=argument, kind="Attempts")  # or a built-in name: testtime-attempts
+        frame = rename_columns(frame, columns, argument=argument)
         attempts = Attempts(frame, source=source, argument=argument)
     if model is not None:
         attempts = attempts.for_model(model)

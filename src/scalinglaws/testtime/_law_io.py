@@ -6,25 +6,37 @@ import json
 import os
 from typing import Any
 
-from ..io import atomic_write_text, law_from_dict, law_to_dict, read_document
-from ..laws import AbstractLaw
+from ..errors import InputError
+from ..io import law_from_dict, law_to_dict, read_document
+from ..laws import AbstractLaw, register_law
+from ..output import write_text
+from ..precision import float64
+from ._coverage import BetaCoverage, ExpPowerLaw
 
 FORMAT = "scalinglaws.coverage"
 VERSION = 1
 
+# Registered (unlisted: they are not laws of loss in N, D, C) so that coverage files name
+# their law by registered name, like every other law file.
+register_law("coverage-beta", BetaCoverage, listed=False)
+register_law("coverage-exp-power", ExpPowerLaw, listed=False)
 
+
+@float64
 def save_coverage_law(law: AbstractLaw, path: str | os.PathLike, **metadata: Any) -> None:
     """Write a coverage law (and `metadata`, e.g. the fit's log likelihood) to `path`, atomically."""
     if tuple(law.inputs) != ("k",):
         raise TypeError(f"law: expected a coverage law with input 'k', got {type(law).__name__}.")
     document = {"format": FORMAT, "version": VERSION, "law": law_to_dict(law), "metadata": metadata}
-    atomic_write_text(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+    write_text(path, json.dumps(document, indent=2, sort_keys=True) + "\n", "save_coverage_law(path=...)")
 
 
-def load_coverage_law(path: str | os.PathLike, *, with_metadata: bool = False):
+@float64
+def load_coverage_law(path: str | os.PathLike, *, with_metadata: bool = False, allow_import: bool = False):
     """Read a law written by [`save_coverage_law`][] (or `scalinglaws testtime fit --out`).
 
-    A truncated or corrupt file raises a `ValueError` that says so.
+    A truncated or corrupt file raises a `ValueError` that says so. The file is data: see
+    `scalinglaws.load_fit` for `allow_import`.
     """
     document, argument = read_document(
         path,
@@ -33,7 +45,10 @@ def load_coverage_law(path: str | os.PathLike, *, with_metadata: bool = False):
         what="coverage law",
         remedy="Re-run `scalinglaws testtime fit --out`.",
     )
-    law = law_from_dict(document.get("law", {}), source=argument)
+    law = law_from_dict(document.get("law"), source=argument, allow_import=allow_import)
     if tuple(law.inputs) != ("k",):
-        raise ValueError(f"{argument}: holds {type(law).__name__}, not a coverage law in k.")
-    return (law, dict(document.get("metadata", {}))) if with_metadata else law
+        raise InputError(f"{argument}: holds {type(law).__name__}, not a coverage law in k.")
+    metadata = document.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise InputError(f"{argument}: 'metadata' must be an object; the file is corrupt.")
+    return (law, dict(metadata)) if with_metadata else law

@@ -1,0 +1,271 @@
+"""Whole-process speed of a sweep: 1,000 data sets x the Chinchilla law, three ways.
+
+Issue 13's benchmark. 1,000 simulated data sets of 20-60 runs each, drawn from the
+Chinchilla law with Epoch AI's refit coefficients (Besiroglu et al. 2024, arXiv:2404.10102:
+E = 1.8172, A = 477.8, B = 2143.9, alpha = 0.3473, beta = 0.3672) and 2% log-normal noise,
+are fitted three ways, each as a fresh process (imports and compilation included):
+
+1. **grouped**: one call, `scalinglaws.fit("chinchilla", table, by="dataset")`;
+2. **`sl.fit` loop**: a Python loop of `scalinglaws.fit` calls, one per data set;
+3. **SciPy, same algorithm**: per data set, Epoch's 4,500-point grid screened in one
+   vectorised NumPy call, then L-BFGS-B from the best 16 (the algorithm of `fit`), in a
+   Python loop. This peer is slow, so by default it times the first `--scipy-subset` data
+   sets and extrapolates linearly to 1,000 (labelled "extrapolated"); `--scipy-subset 1000`
+   times them all.
+
+Every grouped fit's objective is compared with the `sl.fit` loop's on the same data set
+(acceptance: equal to 1e-9 relative), and SciPy's objectives are recomputed with one NumPy
+function and compared too (information: a different optimiser may stop elsewhere).
+
+Then 5 laws x the Hitchhiker families (Choshen et al. 2024, arXiv:2410.11840; the shared
+folder `hitchhiker_colpret`, final checkpoints and intermediate ones): one grouped call
+`scalinglaws.fit.sweep(laws, table, by="family")` vs a loop of `sl.fit` calls.
+
+Usage:
+
+    python benchmarks/sweep_speed.py                      # everything, about 10 minutes on 2 cores
+    python benchmarks/sweep_speed.py --datasets 200 --scipy-subset 20 --no-hitchhiker   # quick
+
+The machine's load (`os.getloadavg`) is printed before and after each run: on a shared
+machine wall times scale with it, ratios much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TRUTH = {"E": 1.8172, "A": 477.8, "B": 2143.9, "alpha": 0.3473, "beta": 0.3672}
+NOISE = 0.02
+HITCHHIKER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hitchhiker_colpret"
+HITCHHIKER_LAWS = ["chinchilla", "kaplan", "power-n", "power-d", "power-c"]
+
+GROUPED = r"""
+import json, sys, time, warnings
+t0 = time.perf_counter()
+import scalinglaws as sl
+t1 = time.perf_counter()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    sweep = sl.fit("chinchilla", sys.argv[1], by="dataset")
+t2 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "fit_s": t2 - t1,
+                  "objective": {str(f.group): float(f.result.objective) for f in sweep},
+                  "converged": int(sum(bool(f.result.converged) for f in sweep))}))
+"""
+
+LOOP = r"""
+import json, sys, time, warnings
+t0 = time.perf_counter()
+import pandas as pd
+import scalinglaws as sl
+frame = pd.read_csv(sys.argv[1])
+t1 = time.perf_counter()
+out, converged = {}, 0
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    for key, rows in frame.groupby("dataset", sort=True):
+        result = sl.fit("chinchilla", rows.drop(columns="dataset"))
+        out[str(key)] = float(result.objective)
+        converged += bool(result.converged)
+print(json.dumps({"import_s": t1 - t0, "fit_s": time.perf_counter() - t1, "objective": out,
+                  "converged": converged}))
+"""
+
+# The same screen-then-refine as `fit`, in NumPy/SciPy: parameters (a, b, e, alpha, beta)
+# with A = exp(a), B = exp(b), E = exp(e), Epoch AI's grid and objective (their notebook).
+SCIPY = r"""
+import itertools, json, sys, time
+t0 = time.perf_counter()
+import numpy as np, pandas as pd
+from scipy.optimize import minimize
+from scipy.special import huber
+AXES = dict(a=np.arange(0, 30, 5), b=np.arange(0, 30, 5), e=np.arange(-1, 1.5, 0.5),
+            alpha=np.arange(0, 2.5, 0.5), beta=np.arange(0, 2.5, 0.5))
+GRID = np.array(list(itertools.product(*AXES.values())), float)
+frame = pd.read_csv(sys.argv[1])
+subset = int(sys.argv[2])
+t1 = time.perf_counter()
+out = {}
+for key, rows in list(frame.groupby("dataset", sort=True))[:subset]:
+    log_n, log_d, log_l = np.log(rows["N"].values), np.log(rows["D"].values), np.log(rows["loss"].values)
+    def objective(p):
+        a, b, e, alpha, beta = p
+        pred = np.logaddexp(np.logaddexp(a - alpha * log_n, b - beta * log_d), e)
+        return np.sum(huber(1e-3, pred - log_l))
+    a, b, e, alpha, beta = (GRID[:, i:i + 1] for i in range(5))
+    screened = np.sum(huber(1e-3, np.logaddexp(np.logaddexp(a - alpha * log_n, b - beta * log_d), e) - log_l), axis=1)
+    best = min((minimize(objective, s, method="L-BFGS-B") for s in GRID[np.argsort(screened)[:16]]),
+               key=lambda r: r.fun)
+    out[str(key)] = float(best.fun)
+print(json.dumps({"import_s": t1 - t0, "fit_s": time.perf_counter() - t1, "objective": out}))
+"""
+
+HH_GROUPED = r"""
+import json, sys, time, warnings
+t0 = time.perf_counter()
+import scalinglaws as sl
+from scalinglaws.fit import sweep
+t1 = time.perf_counter()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    result = sweep(sys.argv[2].split(","), sys.argv[1], by="family")
+print(json.dumps({"import_s": t1 - t0, "fit_s": time.perf_counter() - t1,
+                  "objective": {f"{f.group}|{f.law}": float(f.result.objective) for f in result},
+                  "converged": int(sum(bool(f.result.converged) for f in result)),
+                  "ok": {f"{f.group}|{f.law}": bool(f.result.converged) for f in result},
+                  "skipped": len(result.skipped)}))
+"""
+
+HH_LOOP = r"""
+import json, sys, time, warnings
+t0 = time.perf_counter()
+import pandas as pd
+import scalinglaws as sl
+frame = pd.read_csv(sys.argv[1])
+t1 = time.perf_counter()
+out, converged, skipped = {}, 0, 0
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    for family, rows in frame.groupby("family", sort=True):
+        for law in sys.argv[2].split(","):
+            try:
+                result = sl.fit(law, rows)
+            except sl.IdentifiabilityError:  # the sweep skips these too (e.g. power-n on 2 sizes)
+                skipped += 1
+                continue
+            out[f"{family}|{law}"] = float(result.objective)
+            converged += bool(result.converged)
+print(json.dumps({"import_s": t1 - t0, "fit_s": time.perf_counter() - t1, "objective": out,
+                  "converged": converged, "skipped": skipped}))
+"""
+
+
+def simulate(n_datasets: int, seed: int = 0) -> pd.DataFrame:
+    """`n_datasets` Chinchilla-like studies: 20-60 runs each, N from 1e7 to 1e10 and 5-100
+    tokens per parameter (log-uniform), losses from Epoch's refit with log-normal noise."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(n_datasets):
+        n = int(rng.integers(20, 61))
+        N = np.exp(rng.uniform(np.log(1e7), np.log(1e10), n))
+        D = N * np.exp(rng.uniform(np.log(5.0), np.log(100.0), n))
+        loss = TRUTH["E"] + TRUTH["A"] / N ** TRUTH["alpha"] + TRUTH["B"] / D ** TRUTH["beta"]
+        frames.append(pd.DataFrame({"dataset": i, "N": N, "D": D, "loss": loss * np.exp(NOISE * rng.standard_normal(n))}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(label: str, script: str, *args: str) -> dict:
+    """Run `script` in a fresh interpreter; its JSON plus wall and CPU seconds."""
+    load = os.getloadavg()[0]
+    cpu = _cpu_of_children()
+    start = time.perf_counter()
+    env = {**os.environ, "SCALINGLAWS_CACHE_DIR": "off"}
+    out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env, check=False)
+    wall = time.perf_counter() - start
+    if out.returncode != 0:
+        sys.exit(f"{label} failed:\n{out.stderr[-3000:]}")
+    document = json.loads(out.stdout.strip().splitlines()[-1])
+    document.update(wall_s=wall, cpu_s=_cpu_of_children() - cpu, load_before=load, load_after=os.getloadavg()[0])
+    print(
+        f"{label:<58} {wall:8.1f} s wall {document['cpu_s']:8.1f} s cpu  (import {document['import_s']:.1f} s, "
+        f"fit {document['fit_s']:.1f} s; load {load:.1f} -> {document['load_after']:.1f})",
+        flush=True,
+    )
+    return document
+
+
+def compare(a: dict, b: dict) -> tuple[float, int]:
+    """Worst relative difference of objectives over the keys both have, and that count."""
+    keys = sorted(set(a) & set(b))
+    x, y = np.array([a[k] for k in keys]), np.array([b[k] for k in keys])
+    return float(np.max(np.abs(x - y) / np.abs(y))), len(keys)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", type=int, default=1000)
+    parser.add_argument("--scipy-subset", type=int, default=100, help="data sets SciPy fits (extrapolated)")
+    parser.add_argument("--no-loop", action="store_true", help="skip the sl.fit loop")
+    parser.add_argument("--no-hitchhiker", action="store_true")
+    parser.add_argument("--only-hitchhiker", action="store_true", help="skip the 1,000 simulated data sets")
+    options = parser.parse_args()
+
+    print(f"machine: {os.cpu_count()} CPUs, load {os.getloadavg()}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = str(Path(tmp) / "sweep.csv")
+        if not options.only_hitchhiker:
+            frame = simulate(options.datasets)
+            frame.to_csv(csv, index=False)
+            print(f"{options.datasets} data sets, {len(frame)} runs (20-60 each), Chinchilla law, 2% noise\n", flush=True)
+
+            grouped = run(f"grouped: sl.fit(..., by='dataset'), {options.datasets} data sets", GROUPED, csv)
+            rows = [("grouped (one call)", grouped["wall_s"], grouped["cpu_s"], "measured")]
+            if not options.no_loop:
+                loop = run(f"loop of sl.fit, {options.datasets} data sets", LOOP, csv)
+                rows.append(("loop of sl.fit", loop["wall_s"], loop["cpu_s"], "measured"))
+                worst, n = compare(grouped["objective"], loop["objective"])
+                print(f"  grouped vs separate sl.fit: worst relative objective difference {worst:.2e} over {n} data sets "
+                      f"({'OK' if worst <= 1e-9 else 'FAILS'} the 1e-9 acceptance); converged: grouped "
+                      f"{grouped['converged']}, loop {loop['converged']}", flush=True)
+            subset = min(options.scipy_subset, options.datasets)
+            scipy = run(f"SciPy screen + L-BFGS-B best 16, first {subset} data sets", SCIPY, csv, str(subset))
+            scale = options.datasets / subset
+            scipy_wall = scipy["import_s"] + scipy["fit_s"] * scale + (scipy["wall_s"] - scipy["import_s"] - scipy["fit_s"])
+            scipy_cpu = scipy["cpu_s"] * scale
+            label = "measured" if subset == options.datasets else f"extrapolated x{scale:g} from {subset}"
+            rows.append(("SciPy, same algorithm", scipy_wall, scipy_cpu, label))
+            worst, n = compare(scipy["objective"], grouped["objective"])
+            lower = sum(scipy["objective"][k] < grouped["objective"][k] * (1 - 1e-6) for k in scipy["objective"])
+            print(f"  SciPy vs grouped: worst relative objective difference {worst:.2e} over {n} data sets; "
+                  f"SciPy lower by > 1e-6 on {lower}", flush=True)
+
+            print(f"\n{'variant (whole process)':<26} {'wall s':>9} {'cpu s':>9} {'grouped is':>12}  note")
+            for name, wall, cpu, note in rows:
+                ratio = wall / grouped["wall_s"]
+                print(f"{name:<26} {wall:9.1f} {cpu:9.1f} {ratio:11.1f}x  {note}")
+
+        if not options.no_hitchhiker:
+            path = HITCHHIKER / "hitchhiker_subset_long.csv"
+            if not path.exists():
+                print(f"\nHitchhiker data not found at {path}: skipped.")
+                return
+            table = pd.read_csv(path)[["family", "N", "D", "C", "loss"]]
+            hh = str(Path(tmp) / "hitchhiker.csv")
+            table.to_csv(hh, index=False)
+            laws = ",".join(HITCHHIKER_LAWS)
+            print(f"\nHitchhiker (Choshen et al. 2024): {table['family'].nunique()} families, {len(table)} rows, "
+                  f"laws {HITCHHIKER_LAWS}", flush=True)
+            hh_grouped = run("grouped: sweep(5 laws, by='family')", HH_GROUPED, hh, laws)
+            hh_loop = run("loop of sl.fit over family x law", HH_LOOP, hh, laws)
+            worst, n = compare(hh_grouped["objective"], hh_loop["objective"])
+            print(f"  grouped vs separate: worst relative objective difference {worst:.2e} over {n} fits; converged "
+                  f"grouped {hh_grouped['converged']}, loop {hh_loop['converged']}; too small to identify the law "
+                  f"(skipped by both): {hh_grouped['skipped']}")
+            ok = [k for k, v in hh_grouped["ok"].items() if v]
+            worst_ok, n_ok = compare({k: hh_grouped["objective"][k] for k in ok}, hh_loop["objective"])
+            print(f"  over the {n_ok} fits that converged: worst relative objective difference {worst_ok:.2e}")
+            for key in sorted(hh_loop["objective"], key=lambda k: -abs(hh_grouped["objective"][k] / hh_loop["objective"][k] - 1))[:5]:
+                print(f"    {key:<32} grouped {hh_grouped['objective'][key]:.12g}  loop {hh_loop['objective'][key]:.12g}  "
+                      f"converged {hh_grouped['ok'][key]}")
+            print(f"  loop / grouped: {hh_loop['wall_s'] / hh_grouped['wall_s']:.1f}x (whole process)")
+    print(f"\nload at the end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

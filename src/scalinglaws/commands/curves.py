@@ -1,0 +1,170 @@
+"""`scalinglaws curves fit|predict|schedule`: loss-curve laws over learning-rate schedules."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ._common import print_json
+
+_SCHEDULE_HELP = "Schedule of the new run: cosine, wsd or constant."
+
+
+def _schedule_options(function):
+    options = [
+        click.option("--schedule", "kind", type=click.Choice(["cosine", "wsd", "constant"]), default="wsd",
+                     show_default=True, help=_SCHEDULE_HELP),
+        click.option("--peak", type=float, required=True, help="Peak learning rate."),
+        click.option("--steps", "total_steps", type=int, required=True, help="Total optimiser steps."),
+        click.option("--warmup", type=int, default=0, show_default=True, help="Linear warmup steps."),
+        click.option("--final", type=float, default=0.0, show_default=True, help="Final learning rate."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+@click.group("curves")
+def curves_group() -> None:
+    """Loss curves under learning-rate schedules (Tissue et al. 2024; Luo et al. 2025)."""
+
+
+def _load_fit(path):
+    """A curve fit saved by `curves fit --out` (JSON: law name, coefficients, lambda; data only)."""
+    from scalinglaws.laws import resolve_law, validate_coefficients
+
+    try:
+        with open(path) as handle:
+            document = json.load(handle)
+        # A file is data: its law is resolved by registered name, never imported (issue 9).
+        cls, static = resolve_law(str(document["law"]), source=f"--fit {path!r}")
+        template = cls.template(**static)
+        values = validate_coefficients(cls, document["coefficients"], source=f"--fit {path!r}")
+        lam = float(document["lambda"])
+    except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError) as error:
+        raise ValueError(f"--fit {path!r}: not a curve fit written by `scalinglaws curves fit --out` ({error}).") from None
+    unknown = sorted(set(values) - set(template.coefficient_names()))
+    if unknown or set(values) != set(template.coefficient_names()):
+        raise ValueError(f"--fit {path!r}: coefficients {sorted(values)} do not match the law {document['law']!r}.")
+    return template.replace(**values), lam
+
+
+@curves_group.command("fit")
+@click.argument("data")
+@click.option("--law", "law_name", default="lr-annealing", show_default=True,
+              help="lr-annealing (Tissue et al.), lr-annealing-n (joint across N) or multi-power (Luo et al.).")
+@click.option("--run", default="run", show_default=True, help="Column of run ids.")
+@click.option("--step", default="step", show_default=True, help="Column of optimiser steps.")
+@click.option("--lr", default="lr", show_default=True, help="Learning-rate column (if no schedule columns).")
+@click.option("--lam", type=float, default=0.999, show_default=True, help="Annealing momentum decay lambda.")
+@click.option("--query", default=None, help="Row filter, pandas syntax.")
+@click.option("--bootstrap", "n_boot", type=int, default=0, help="Bootstrap over runs with this many resamples.")
+@click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False),
+              help="Save observed vs fitted curves here.")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write the fit (JSON) here.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def fit_command(data, law_name, run, step, lr, lam, query, n_boot, plot_path, out, as_json):
+    """Fit a loss-curve law to the checkpoints in DATA (CSV: run, step, loss, and a learning-rate
+    column or schedule columns schedule/peak_lr/total_steps/warmup/final_lr)."""
+    from scalinglaws.curves import bootstrap_curves, fit_curves
+    from scalinglaws.output import check_writable
+
+    if out:
+        check_writable(out, "--out")  # before the fit, not after it
+    if plot_path:
+        check_writable(plot_path, "--plot", figure=True)
+    cf = fit_curves(data, law_name, run=run, step=step, lr=lr, lam=lam, query=query)
+    if n_boot:
+        cf = bootstrap_curves(cf, n=n_boot)
+    document = {
+        "law": law_name, "coefficients": cf.result.coefficients, "lambda": cf.lam,
+        "converged": cf.converged, "message": cf.result.message, "n_checkpoints": len(cf.table),
+        "n_runs": int(cf.table[run].nunique()), "residual_sd": cf.residual_sd,
+    }
+    if cf.replicates is not None:
+        import numpy as np
+
+        document["bootstrap_over_runs"] = {
+            k: [float(q) for q in np.nanquantile(np.asarray(v), [0.05, 0.95])] for k, v in cf.replicates.coefficients.items()
+        }
+    if out:
+        from scalinglaws.output import write_text
+
+        write_text(out, json.dumps({k: document[k] for k in ("law", "coefficients", "lambda")}, indent=2), "--out")
+    if plot_path:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from scalinglaws.curves import plot_curves
+
+        from scalinglaws.output import save_figure
+
+        save_figure(plot_curves(cf).figure, plot_path, "--plot", dpi=120)
+    if as_json:
+        print_json(document)
+    else:
+        click.echo(cf.summary())
+        if not cf.converged:
+            click.echo("WARNING: the fit did not converge; do not use its predictions.", err=True)
+
+
+@curves_group.command("predict")
+@click.option("--fit", "fit_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A curve fit from `curves fit --out`.")
+@_schedule_options
+@click.option("--decay-fraction", type=float, default=0.2, show_default=True, help="WSD: fraction of steps decaying.")
+@click.option("--points", type=int, default=20, show_default=True, help="Checkpoints to print.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
+def predict_command(fit_path, kind, peak, total_steps, warmup, final, decay_fraction, points, as_json):
+    """Predict the whole loss curve of a run under a new schedule (point prediction of the law;
+    for bootstrap intervals use the Python API `bootstrap_curves` + `predict_curve`)."""
+    import numpy as np
+
+    from scalinglaws.curves import Schedule, schedule_features
+    from scalinglaws.precision import in_float64
+
+    law, lam = _load_fit(fit_path)
+    sched = Schedule(kind, peak, total_steps, warmup=warmup, final=final, decay_fraction=decay_fraction)
+    steps = np.unique(np.linspace(1, total_steps, points).round().astype(int))
+    feats = schedule_features(sched.learning_rates(), steps, lam=lam, n_terms=getattr(law, "n_terms", None))
+    with in_float64():
+        loss = np.asarray(law.predict({k: feats[k] for k in law.inputs}))
+    rows = [{"step": int(s), "lr": float(r), "loss": float(v)} for s, r, v in zip(steps, feats["lr"], loss)]
+    if as_json:
+        print_json({"schedule": kind, "rows": rows, "interval": "none (point prediction)"})
+    else:
+        click.echo(f"{'step':>8} {'lr':>12} {'loss':>10}")
+        for row in rows:
+            click.echo(f"{row['step']:>8d} {row['lr']:>12.4g} {row['loss']:>10.5f}")
+
+
+@curves_group.command("schedule")
+@click.option("--fit", "fit_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A curve fit from `curves fit --out`.")
+@click.option("--peak", type=float, required=True, help="Peak learning rate.")
+@click.option("--steps", "total_steps", type=int, required=True, help="Total step budget.")
+@click.option("--warmup", type=int, default=0, show_default=True, help="Linear warmup steps.")
+@click.option("--final", type=float, default=0.0, show_default=True, help="Final learning rate.")
+@click.option("--decay-shape", type=click.Choice(["linear", "cosine"]), default="linear", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def schedule_command(fit_path, peak, total_steps, warmup, final, decay_shape, as_json):
+    """The WSD decay start and length that minimise the predicted final loss for a step budget."""
+    from scalinglaws.curves import optimize_decay
+
+    law, lam = _load_fit(fit_path)
+    out = optimize_decay(law, total_steps=total_steps, peak=peak, warmup=warmup, final=final,
+                         decay_shape=decay_shape, lam=lam)
+    grid = out.pop("grid")
+    if as_json:
+        out["tradeoff"] = grid.to_dict(orient="list")
+        print_json(out)
+    else:
+        click.echo(
+            f"decay the last {out['decay_steps']} of {total_steps} steps (fraction {out['decay_fraction']:.4f}, "
+            f"start after step {out['decay_start']}); predicted final loss {out['final_loss']:.5f}"
+        )
+
+
+def register(group: click.Group) -> None:
+    group.add_command(curves_group)

@@ -1,0 +1,840 @@
+r"""Sweeps: one law per group (x several laws) in a few compiled, batched, sharded calls.
+
+Scaling-law studies are sweeps: Choshen et al. 2024 ("A Hitchhiker's Guide to Scaling Law
+Estimation", arXiv:2410.11840) fit over a thousand laws, every model family x law x subset
+of runs. [`sweep`][] fits every group of a table at once: groups are padded with
+zero-weight rows to a few bucket sizes (so a sweep compiles once per size bucket, not once
+per group), screened and refined exactly as [`scalinglaws.fit`][] does, vectorised over
+groups and split across the local devices (see `scalinglaws.sharding`).
+
+Why padding is exact: a padded row is a copy of a real row of its group with weight 0, so
+its term $w_i\,\rho(r_i)$ is exactly 0 (and so is its gradient), and its residual is finite
+wherever the real row's is. Each group's screen, selection, BFGS refinement, rounds and
+convergence checks are the same mathematics as a separate `fit` on that group. The sum over
+a padded row axis may associate differently, so objectives agree to rounding (about 1e-14
+on 1,000 simulated data sets); a fit that stops at `max_steps` without converging can end
+further apart (up to 1e-5 relative on the Hitchhiker families), and is reported as not
+converged either way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+import pandas as pd
+
+from ..data import load_runs
+from ..errors import ConvergenceWarning, IdentifiabilityError, InputError
+from ..laws import AbstractLaw, get_law
+from ..precision import float64
+from ..sharding import pad_batch, padded_size, sharded_map
+from ._fit import _assemble, _reporter, _select, agreement, screen
+from ._objective import LossKind, objective
+from ._problem import prepare_problem
+from ._result import FitResult
+from ._starts import make_starts
+
+__all__ = ["HoldoutSweep", "SweepFit", "SweepResult", "holdout_sweep", "sweep"]
+
+# (group, start, row) triples evaluated per compiled call when screening a chunk of groups:
+# bounds memory (a few arrays of this many float64) while keeping chunks large enough that
+# the vectorised BFGS has many lanes.
+CHUNK_BUDGET = 1 << 23
+# Groups are padded to a power of two rows (within 12.5% above 64 rows), at least this many.
+MIN_BUCKET = 8
+MAX_CHUNK = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepFit:
+    """One fit of a sweep: `group` (the value of the `by` column; `None` without `by`),
+    `law` (its registered name, or class name), `result` (a [`FitResult`][])."""
+
+    group: Any
+    law: str
+    result: FitResult
+
+
+class SweepResult:
+    """What [`sweep`][] (and `fit(..., by=...)`) returns: one [`FitResult`][] per group and
+    law.
+
+    **Attributes:** `by` (the grouping column), `fits` (a tuple of [`SweepFit`][], groups in
+    sorted order, laws in the order given), `skipped` (a tuple of `(group, law, reason)` for
+    groups too small to identify a law).
+
+    **Access:** `result["OPT"]` (with one law) or `result["OPT", "chinchilla"]` gives a
+    `FitResult`; iterating yields `SweepFit`s; `table()` is a pandas DataFrame (one row per
+    fit); `as_dict()` is what `scalinglaws fit --by --json` prints.
+    """
+
+    def __init__(self, by: str | None, fits: Sequence[SweepFit], skipped: Sequence[tuple[Any, str, str]] = ()):
+        self.by = by
+        self.fits = tuple(fits)
+        self.skipped = tuple(skipped)
+
+    def __len__(self) -> int:
+        return len(self.fits)
+
+    def __iter__(self) -> Iterator[SweepFit]:
+        return iter(self.fits)
+
+    def __getitem__(self, key) -> FitResult:
+        laws = self.laws
+        if isinstance(key, tuple) and len(key) == 2 and key[1] in laws:
+            group, law = key
+        elif len(laws) == 1:
+            group, law = key, laws[0]
+        else:
+            raise KeyError(f"{key!r}: this sweep has several laws {list(laws)}; index by (group, law).")
+        for item in self.fits:
+            if item.law == law and _same(item.group, group):
+                return item.result
+        skipped = [reason for g, l_, reason in self.skipped if l_ == law and _same(g, group)]
+        if skipped:
+            raise KeyError(f"{key!r}: skipped: {skipped[0]}")
+        raise KeyError(f"{key!r}: no such group; groups are {self.groups}.")
+
+    @property
+    def groups(self) -> list:
+        return list(dict.fromkeys(item.group for item in self.fits))
+
+    @property
+    def laws(self) -> list[str]:
+        return list(dict.fromkeys(item.law for item in self.fits))
+
+    @property
+    def n_failed(self) -> int:
+        """Fits that did not converge (see each result's `message`)."""
+        return sum(not bool(item.result.converged) for item in self.fits)
+
+    def table(self) -> pd.DataFrame:
+        """One row per fit: group, law, objective, converged, n_agree, n_points, then the
+        coefficients (scalar ones; vector coefficients are left out)."""
+        rows = []
+        for item in self.fits:
+            r = item.result
+            row = {
+                "group": item.group, "law": item.law, "objective": float(r.objective),
+                "converged": bool(r.converged), "n_agree": int(r.n_agree), "n_points": r.n_points,
+            }
+            row.update({k: v for k, v in r.coefficients.items() if np.ndim(v) == 0})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def as_dict(self) -> dict[str, Any]:
+        """`{"by", "fits": [{"group", "law", "objective", "converged", "n_agree", "n_points",
+        "message", "coefficients"}], "skipped": [{"group", "law", "reason"}]}`."""
+        fits = []
+        for item in self.fits:
+            r = item.result
+            fits.append({
+                "group": _plain(item.group), "law": item.law, "objective": float(r.objective),
+                "converged": bool(r.converged), "n_agree": int(r.n_agree), "n_points": int(r.n_points),
+                "message": r.message,
+                "coefficients": {k: (v if np.ndim(v) == 0 else np.asarray(v).tolist())
+                                 for k, v in r.coefficients.items()},
+            })
+        return {
+            "by": self.by,
+            "fits": fits,
+            "skipped": [{"group": _plain(g), "law": law, "reason": reason} for g, law, reason in self.skipped],
+        }
+
+    def summary(self) -> str:
+        """A plain-text table: one line per fit."""
+        frame = self.table()
+        lines = [
+            f"{len(self.fits)} fits" + (f" by {self.by!r}" if self.by else "")
+            + f"; {self.n_failed} did not converge" + (f"; {len(self.skipped)} skipped" if self.skipped else "")
+        ]
+        if len(frame):
+            lines.append(frame.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+        lines += [f"skipped {g!r} ({law}): {reason}" for g, law, reason in self.skipped]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"SweepResult(by={self.by!r}, {len(self.fits)} fits, {len(self.skipped)} skipped)"
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b) or (a is None and b is None)
+    except Exception:
+        return False
+
+
+def _plain(value):
+    """A group label as a JSON-ready Python value."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _law_label(law: AbstractLaw) -> str:
+    from ..laws import law_name
+
+    return law_name(law) or type(law).__name__
+
+
+# ---- screening, vectorised over groups --------------------------------------------------
+
+
+def _screen_batched(batched, shared):
+    """Screen every start and pick the `k` best after `offset`, for each group of the batch
+    (the first half of `fit`'s round). Module-level so one compilation serves every chunk."""
+    param, starts, o = shared["param"], shared["starts"], shared["options"]
+
+    def one(x, log_y, w):
+        screened = screen(param, x, log_y, w, starts, o["loss"], o["delta"])
+        chosen = _select(screened, o["k"], shared["offset"])
+        u0 = param.unconstrained({n: v[chosen] for n, v in starts.items()})
+        return screened, chosen, u0
+
+    return jax.vmap(one)(batched["x"], batched["log_y"], batched["w"])
+
+
+# ---- refinement: a pool of BFGS lanes, refilled as lanes finish ---------------------------
+#
+# `fit` refines its 16 starts with `optimistix.minimise` vmapped: the lanes run in lock-step
+# until the slowest stops, which for one fit is cheap. For a thousand groups x 16 starts it
+# is not: on simulated Chinchilla data lanes take ~375 BFGS steps on average but every batch
+# has one that runs to `max_steps`, so lock-step batches do ~3x the work. Here a fixed
+# number of slots (one compilation) each runs one lane for up to `SEGMENT` steps per call;
+# finished lanes are replaced by waiting ones between calls. Every lane performs exactly
+# the iteration of `optimistix.minimise` (`optimistix._iterate`: `solver.init`, then
+# `step`/`terminate` until done or `max_steps`); the state is carried, never reset, so the
+# trajectory is the one an uninterrupted solve takes.
+
+SEGMENT = 32
+MAX_SLOTS = 512
+
+
+def _lane_problem(shared):
+    param, o = shared["param"], shared["options"]
+    solver = optx.BFGS(rtol=o["rtol"], atol=o["atol"])
+
+    def fn(u, args):
+        x, log_y, w = args
+        return objective(param.law_from_unconstrained(u), x, log_y, w, o["loss"], o["delta"]), None
+
+    return solver, fn
+
+
+def _terminate_and_result(solver, fn, y, args, state):
+    terminate, result = solver.terminate(fn, y, args, {}, state, frozenset())
+    return terminate, optx.RESULTS.where(jnp.all(jnp.isfinite(y)), result, optx.RESULTS.nonfinite)
+
+
+def _init_one(solver, fn, y0, args):
+    """The carry of a lane that has taken 0 steps (`optimistix._iterate`'s `init_carry`),
+    and the static part of the solver state (never carried)."""
+    f_struct = jax.ShapeDtypeStruct((), y0.dtype)
+    state = solver.init(fn, y0, args, {}, f_struct, None, frozenset())
+    terminate, result = _terminate_and_result(solver, fn, y0, args, state)
+    dynamic, static = eqx.partition(state, eqx.is_array)
+    return {"y": y0, "steps": jnp.array(0), "state": dynamic, "terminate": terminate, "result": result}, static
+
+
+def _lanes_init_shape(batched, shared):
+    solver, fn = _lane_problem(shared)
+    return jax.vmap(lambda y0, x, log_y, w: _init_one(solver, fn, y0, (x, log_y, w))[0])(
+        batched["y0"], batched["x"], batched["log_y"], batched["w"]
+    )
+
+
+def _lanes_run(batched, shared):
+    """Start the `fresh` slots from their `y0` (`solver.init`), then up to `SEGMENT` more
+    steps for every slot; returns the carry, whether each lane is finished, and its final
+    outputs (value, objective, result, steps) as `optimistix.minimise` gives them."""
+    solver, fn = _lane_problem(shared)
+    max_steps = shared["options"]["max_steps"]
+
+    def one(carry, fresh, y0, x, log_y, w):
+        args = (x, log_y, w)
+        start, static = _init_one(solver, fn, y0, args)
+        carry = jax.tree.map(lambda new, old: jnp.where(fresh, new, old), start, carry)
+
+        def running(c):
+            return jnp.invert(c["terminate"]) & (c["result"] == optx.RESULTS.successful) & (c["steps"] < max_steps)
+
+        def cond(pair):
+            c, k = pair
+            return running(c) & (k < SEGMENT)
+
+        def body(pair):
+            c, k = pair
+            state = eqx.combine(static, c["state"])
+            new_y, new_state, _ = solver.step(fn, c["y"], args, {}, state, frozenset())
+            terminate, result = _terminate_and_result(solver, fn, c["y"], args, new_state)
+            dynamic, _ = eqx.partition(new_state, eqx.is_array)
+            new = {"y": new_y, "steps": c["steps"] + 1, "state": dynamic, "terminate": terminate, "result": result}
+            return new, k + 1
+
+        carry, _ = jax.lax.while_loop(cond, body, (carry, jnp.array(0)))
+        done = jnp.invert(running(carry))
+        result = optx.RESULTS.where(
+            (carry["result"] == optx.RESULTS.successful) & jnp.invert(carry["terminate"]),
+            optx.RESULTS.nonlinear_max_steps_reached,
+            carry["result"],
+        )
+        value = carry["y"]  # BFGS's postprocess returns y unchanged
+        return carry, done, (value, fn(value, args)[0], result, carry["steps"])
+
+    return jax.vmap(one)(
+        batched["carry"], batched["fresh"], batched["y0"], batched["x"], batched["log_y"], batched["w"]
+    )
+
+
+def _slot_count(n_lanes: int) -> int:
+    return padded_size(min(MAX_SLOTS, 1 << int(np.ceil(np.log2(max(n_lanes, 1))))))
+
+
+def _refine_pool(param, shared_options, arrays, lane_group, y0, slots):
+    """BFGS from every lane's `y0` (unconstrained), on its group's padded rows, in `slots`
+    slots (a fixed count per bucket: later rounds, with few lanes, reuse the compilation).
+
+    `arrays`: the bucket's padded `x`, `log_y`, `w` (one row per group); `lane_group[i]`:
+    the bucket row of lane `i`. Returns per lane `(values, objectives, results, steps)`
+    exactly as `fit`'s `refine` does."""
+    n_lanes = len(lane_group)
+    shared = {"param": param, "options": shared_options}
+    take = lambda groups: jax.tree.map(lambda a: a[groups], arrays)  # noqa: E731
+
+    slot_lane = np.full(slots, -1)
+    # Idle slots hold a finished (terminated) lane, so they take no steps.
+    shape = eqx.filter_eval_shape(_lanes_init_shape, {"y0": y0[:1], **take(lane_group[:1])}, shared)
+    carry = jax.tree.map(lambda a: np.zeros((slots, *a.shape[1:]), a.dtype), shape)
+    carry["terminate"] = np.ones(slots, dtype=bool)
+    queue = 0
+    out = [None] * n_lanes
+    while True:
+        fresh = np.zeros(slots, dtype=bool)
+        free = np.flatnonzero(slot_lane < 0)
+        if queue < n_lanes and free.size:
+            new = free[: n_lanes - queue]
+            slot_lane[new] = np.arange(queue, queue + new.size)
+            queue += new.size
+            fresh[new] = True
+        if (slot_lane < 0).all():
+            break
+        lanes = np.maximum(slot_lane, 0)
+        carry, done, final = jax.tree.map(np.asarray, sharded_map(
+            _lanes_run, {"carry": carry, "fresh": fresh, "y0": y0[lanes], **take(lane_group[lanes])}, shared
+        ))
+        for slot in np.flatnonzero(done & (slot_lane >= 0)):
+            out[slot_lane[slot]] = jax.tree.map(lambda a: a[slot], final)
+            slot_lane[slot] = -1
+        carry["terminate"] = np.where(slot_lane < 0, True, carry["terminate"])
+    return jax.tree.map(lambda *leaves: np.stack(leaves), *out)
+
+
+_ASSEMBLE_AXES = (None, 0, 0, 0, 0, 0, 0, 0, None, None, None, None)
+_assemble_batched = eqx.filter_jit(eqx.filter_vmap(_assemble, in_axes=_ASSEMBLE_AXES))
+
+
+def _bucket(n: int) -> int:
+    """Padded row count: the next power of two up to 64 rows (at least `MIN_BUCKET`), then
+    the next multiple of an eighth of the next power of two (at most 12.5% padding: large
+    groups are few, so fine buckets cost few compilations and save real work)."""
+    power = max(MIN_BUCKET, 1 << int(np.ceil(np.log2(max(n, 1)))))
+    if power <= 64:
+        return power
+    step = power // 8
+    return -(-n // step) * step
+
+
+def _chunk_size(n_groups: int, n_starts: int, rows: int, chunk: int | None) -> int:
+    if chunk is None:
+        chunk = max(1, CHUNK_BUDGET // max(1, n_starts * rows))
+        chunk = 1 << int(np.floor(np.log2(min(chunk, MAX_CHUNK))))
+    # Never a chunk much larger than the bucket (padding lanes cost as much as real ones).
+    return padded_size(max(1, min(chunk, 1 << int(np.ceil(np.log2(max(n_groups, 1)))))))
+
+
+def _fingerprint(columns: Mapping[str, np.ndarray]) -> str:
+    """As `Runs.fingerprint` on the group's rows (so a group's fit has the fingerprint a
+    separate `fit` on those rows would have)."""
+    digest = hashlib.sha256()
+    for name, values in columns.items():
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(values).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _group_codes(runs, by: str | None) -> tuple[np.ndarray, list]:
+    if by is None:
+        return np.zeros(len(runs), dtype=np.int64), [None]
+    if not isinstance(by, str):
+        raise InputError(f"by={by!r}: expected a column name (a string), e.g. by='family'.")
+    if by not in runs.frame:
+        raise InputError(
+            f"by={by!r}: no such column; columns are {runs.columns}. Name the column whose values "
+            "define the groups to fit separately (e.g. a model family)."
+        )
+    column = runs.frame[by]
+    if column.isna().any():
+        raise InputError(
+            f"by={by!r}: {int(column.isna().sum())} row(s) have no value in this column; fill them "
+            "or drop them (query=) so every row belongs to a group."
+        )
+    try:
+        codes, labels = pd.factorize(column, sort=True)
+    except TypeError:  # labels of mixed types cannot be sorted: keep order of appearance
+        codes, labels = pd.factorize(column, sort=False)
+    return codes.astype(np.int64), [_plain(v) for v in np.asarray(labels, dtype=object)]
+
+
+def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tuple[list, list]:
+    """Fit `template` to every group; returns `(fits, skipped)`."""
+    target, weights, fix, tie, group = (options[k] for k in ("target", "weights", "fix", "tie", "group"))
+    label = _law_label(template)
+    try:
+        problem = prepare_problem(template, runs, target=target, weights=weights, fix=fix, tie=tie, group=group)
+    except IdentifiabilityError as error:
+        raise IdentifiabilityError(f"by={by!r}: no group can identify the law {label}: {error}") from None
+    param, target = problem.param, problem.target
+    inputs = list(problem.x)
+    n_free = len(param.free)
+    starts = {n: jnp.asarray(v) for n, v in make_starts(param, options["starts"], options["seed"]).items()}
+    n_starts = int(next(iter(starts.values())).shape[0])
+    k = min(options["n_refine"], n_starts)
+    log_y_all = np.log(problem.y)
+
+    # Per-group checks, the same as a separate fit's (`prepare_problem`).
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
+    members, skipped = {}, []
+    what = f"{n_free} free coefficients {list(param.free)}"
+    for g, name in enumerate(labels):
+        idx = order[bounds[g] : bounds[g + 1]]
+        if idx.size == 0:
+            continue
+        distinct = len(np.unique(np.column_stack([problem.x[c][idx] for c in inputs]), axis=0)) if inputs else 1
+        if idx.size < n_free:
+            skipped.append((name, label, f"{idx.size} rows but {what}"))
+        elif distinct < n_free:
+            skipped.append((name, label, f"only {distinct} distinct value(s) of the inputs {inputs} but {what}"))
+        elif not (problem.weights[idx] > 0).any():
+            skipped.append((name, label, "every row has weight 0"))
+        else:
+            members[g] = idx
+    if not members:
+        raise IdentifiabilityError(
+            f"by={by!r}: no group can identify the law {label} ({skipped[0][2]} in group {skipped[0][0]!r}, ...). "
+            "Group by a coarser column, add runs, or fix or tie coefficients (fix=, tie=)."
+        )
+
+    lane_options = {k_: options[k_] for k_ in ("loss", "delta", "max_steps", "rtol", "atol")}
+    # Per group, the pieces of every round, as in `fit`: (chosen, u0, (values, objs, results, steps)).
+    rounds: dict[int, list] = {g: [] for g in members}
+    screened_of: dict[int, np.ndarray] = {}
+    buckets: dict[int, list[int]] = {}
+    for g, idx in members.items():
+        buckets.setdefault(_bucket(idx.size), []).append(g)
+    for rows, groups in sorted(buckets.items()):
+        arrays = _padded_arrays(groups, members, rows, problem.x, log_y_all, problem.weights)
+        chunk = _chunk_size(len(groups), n_starts, rows, options["chunk"])
+        pending = list(range(len(groups)))
+        slots = _slot_count(len(groups) * k)
+        for round_ in range(options["max_rounds"]):
+            offset = round_ * k
+            if offset >= n_starts or not pending:
+                break
+            k_round = min(k, n_starts - offset)
+            clock = time.perf_counter()
+            shared = {"param": param, "starts": starts, "offset": jnp.asarray(offset),
+                      "options": {"loss": options["loss"], "delta": options["delta"], "k": k_round}}
+            chosen_of, u0_of = {}, {}
+            for lo in range(0, len(pending), chunk):
+                positions = np.asarray(pending[lo : lo + chunk])
+                batched = pad_batch(jax.tree.map(lambda a: a[positions], arrays), chunk)
+                screened, chosen, u0 = jax.tree.map(
+                    lambda a: np.asarray(a)[: positions.size], sharded_map(_screen_batched, batched, shared)
+                )
+                for j, pos in enumerate(positions):
+                    screened_of[groups[pos]] = screened[j]
+                    chosen_of[pos], u0_of[pos] = chosen[j], u0[j]
+            clock_refine = time.perf_counter()
+            lane_group = np.repeat(np.asarray(pending), k_round)
+            y0 = np.concatenate([u0_of[pos] for pos in pending])
+            refined = _refine_pool(param, lane_options, arrays, lane_group, y0, slots)
+            still = []
+            for i, pos in enumerate(pending):
+                piece = jax.tree.map(lambda a: a[i * k_round : (i + 1) * k_round], refined)
+                pieces = rounds[groups[pos]]
+                pieces.append((chosen_of[pos], u0_of[pos], piece))
+                n_agree, _ = agreement(
+                    np.concatenate([p[1] for p in pieces]), np.concatenate([p[2][1] for p in pieces])
+                )
+                if n_agree < 2:
+                    still.append(pos)
+            report(
+                f"{label}: {len(pending)} group(s) of <= {rows} rows, round {round_ + 1}: screened "
+                f"{n_starts} starts in {clock_refine - clock:.2f} s, refined {k_round} each in "
+                f"{time.perf_counter() - clock_refine:.2f} s"
+                + (f"; {len(still)} need another round" if still and round_ + 1 < options["max_rounds"] else "")
+            )
+            pending = still
+
+    # Assemble: vectorised over groups that ran the same number of rounds.
+    cohorts: dict[int, list[int]] = {}
+    for g in members:
+        cohorts.setdefault(len(rounds[g]), []).append(g)
+    results: dict[int, FitResult] = {}
+    dummy_log_y = jnp.zeros(1)
+    for _, groups in sorted(cohorts.items()):
+        def stack(get, groups=groups):
+            return jnp.asarray(np.stack([np.concatenate([get(p) for p in rounds[g]]) for g in groups]))
+
+        refined = tuple(
+            jax.tree.map(
+                lambda *leaves: jnp.asarray(np.stack(leaves)),
+                *[jax.tree.map(lambda *a: np.concatenate(a), *[p[2][i] for p in rounds[g]]) for g in groups],
+            )
+            for i in range(4)
+        )
+        batch = _assemble_batched(
+            param, jnp.asarray(np.stack([screened_of[g] for g in groups])), stack(lambda p: p[0]),
+            stack(lambda p: p[1]), *refined, options["loss"], options["delta"], target, dummy_log_y,
+        )
+        batch = jax.tree.map(np.asarray, batch)
+        for j, g in enumerate(groups):
+            one = jax.tree.map(lambda a: np.asarray(a[j]), batch)
+            idx = members[g]
+            n_groups = 0 if problem.groups is None else int(np.unique(problem.groups[idx]).size)
+            fingerprint = _fingerprint({c: problem.x[c][idx] for c in inputs} | {target: problem.y[idx]})
+            results[g] = dataclasses.replace(
+                one, n_points=int(idx.size), n_groups=n_groups, data_fingerprint=fingerprint
+            )
+    fits = [SweepFit(labels[g], label, results[g]) for g in sorted(results)]
+    return fits, skipped
+
+
+def _padded_arrays(groups, members, rows, x, log_y, weights) -> dict[str, Any]:
+    """`(len(groups), rows)` arrays: each group's rows, then copies of its first row with
+    weight 0 (exactly zero terms, finite residuals)."""
+    index = np.zeros((len(groups), rows), dtype=np.int64)
+    mask = np.zeros((len(groups), rows), dtype=bool)
+    for i, g in enumerate(groups):
+        idx = members[g]
+        index[i, : idx.size] = idx
+        index[i, idx.size :] = idx[0]
+        mask[i, : idx.size] = True
+    return {
+        "x": {c: v[index] for c, v in x.items()},
+        "log_y": log_y[index],
+        "w": np.where(mask, weights[index], 0.0),
+    }
+
+
+@float64
+def sweep(
+    law: str | type[AbstractLaw] | AbstractLaw | Sequence[str | type[AbstractLaw] | AbstractLaw],
+    data: Any,
+    *,
+    by: str | None,
+    query: str | None = None,
+    target: str | None = None,
+    loss: LossKind = "huber",
+    delta: float = 1e-3,
+    weights: str | np.ndarray | None = None,
+    fix: Mapping[str, float] | None = None,
+    tie: Mapping[str, str] | None = None,
+    starts: str | int | Mapping[str, np.ndarray] = "grid",
+    seed: int = 0,
+    n_refine: int = 16,
+    max_rounds: int = 3,
+    max_steps: int = 1000,
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    group: str | None = None,
+    chunk: int | None = None,
+    progress: bool | Callable[[str], None] = False,
+    columns: Mapping[str, str] | None = None,
+) -> SweepResult:
+    r"""Fit one law (or several) to every group of runs, in a few batched, sharded calls.
+
+    Each group's fit is the one [`scalinglaws.fit`][] gives on that group's rows alone
+    (same starts, same screen-then-refine, same rounds and convergence checks; objectives
+    agree to rounding), but all groups are screened and refined together: groups are
+    padded with zero-weight rows to the next power of two rows (at least 8; above 64 rows
+    to within 12.5%), so a sweep
+    over a thousand data sets compiles once per size bucket, and each batch of groups is
+    split across the local devices (`scalinglaws.sharding`).
+
+    **Arguments:**
+
+    - `law`: a law (name, class or instance) or a list of them: the sweep is every group x
+        every law.
+    - `data`: runs, as in [`scalinglaws.fit`][].
+    - `by`: the column whose values define the groups (e.g. `"family"`); `None` fits all
+        rows as one group.
+    - `chunk`: groups per compiled call (default: as many as keep about 8M (group, start,
+        row) evaluations per call, at most 256).
+    - every other argument as in [`scalinglaws.fit`][] (applied to every group).
+
+    **Returns:** a [`SweepResult`][]: `result["OPT"]` is that group's `FitResult`,
+    `result.table()` a DataFrame.
+
+    **Warns:** a group with fewer rows (or distinct input points) than free coefficients
+    cannot identify the law: it is skipped with a `UserWarning` naming it and listed in
+    `result.skipped`; if no group is left, [`scalinglaws.IdentifiabilityError`][] is raised.
+    Fits that did not converge give one [`scalinglaws.ConvergenceWarning`][] naming them.
+
+    **Example:**
+
+    ```python
+    import scalinglaws as sl
+    sweep = sl.fit("chinchilla", "runs.csv", by="family")
+    print(sweep.table())
+    ```
+    """
+    if loss not in ("huber", "squared"):
+        raise InputError(f"loss={loss!r}: expected 'huber' or 'squared'.")
+    if not (np.isfinite(delta) and delta > 0):
+        raise InputError(f"delta={delta!r}: the Huber threshold must be a positive number.")
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1):
+        raise InputError(f"chunk={chunk!r}: expected a positive integer (groups per compiled call).")
+    for name, value in (("n_refine", n_refine), ("max_rounds", max_rounds), ("max_steps", max_steps)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InputError(f"{name}={value!r}: expected a positive integer.")
+    laws = list(law) if isinstance(law, (list, tuple)) else [law]
+    if not laws:
+        raise InputError("law: expected a law or a non-empty list of laws.")
+    templates = [get_law(item) for item in laws]
+    runs = load_runs(data, query=query, columns=columns)
+    codes, labels = _group_codes(runs, by)
+    report = _reporter(progress)
+    options = dict(
+        target=target, weights=weights, fix=fix, tie=tie, group=group, starts=starts, seed=seed,
+        n_refine=int(n_refine), max_rounds=int(max_rounds), max_steps=int(max_steps), rtol=float(rtol),
+        atol=float(atol), loss=loss, delta=float(delta), chunk=None if chunk is None else int(chunk),
+    )
+    fits, skipped = [], []
+    for template in templates:
+        f, s = _fit_law_groups(template, runs, codes, labels, by=by, options=options, report=report)
+        fits += f
+        skipped += s
+    order = {name: i for i, name in enumerate(labels)}
+    fits.sort(key=lambda item: order[item.group])  # groups in order, laws in the order given
+    result = SweepResult(by, fits, skipped)
+    if skipped:
+        shown = "; ".join(f"{g!r} ({law}): {reason}" for g, law, reason in skipped[:10])
+        more = f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        warnings.warn(
+            f"by={by!r}: skipped {len(skipped)} group(s) too small to identify the law: {shown}{more}. "
+            "They are listed in `result.skipped`.",
+            UserWarning,
+            stacklevel=3,
+        )
+    failed = [item for item in fits if not bool(item.result.converged)]
+    if failed:
+        shown = "; ".join(f"{item.group!r} ({item.law}): {item.result.message}" for item in failed[:5])
+        more = f"; and {len(failed) - 5} more" if len(failed) > 5 else ""
+        warnings.warn(
+            f"by={by!r}: {len(failed)} of {len(fits)} fit(s) did not converge: {shown}{more}",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return result
+
+
+# ---- held-out checks of every group x law ------------------------------------------------
+
+
+class HoldoutSweep:
+    """What `holdout(..., per=...)` returns: one [`HoldoutReport`][] per group and law.
+
+    **Attributes:** `per` (the grouping column), `reports` (a tuple of `(group, law,
+    HoldoutReport)`), `skipped` (`(group, law, reason)`: groups whose split or fit was not
+    possible). `result["OPT"]` / `result["OPT", "chinchilla"]` gives a report; `table()` a
+    DataFrame (one row per report); `as_dict()` is what `scalinglaws holdout --per --json`
+    prints.
+    """
+
+    def __init__(self, per, reports, skipped=()):
+        self.per = per
+        self.reports = tuple(reports)
+        self.skipped = tuple(skipped)
+
+    def __len__(self) -> int:
+        return len(self.reports)
+
+    def __iter__(self):
+        return iter(self.reports)
+
+    def __getitem__(self, key):
+        laws = list(dict.fromkeys(law for _, law, _ in self.reports))
+        if isinstance(key, tuple) and len(key) == 2 and key[1] in laws:
+            group, law = key
+        elif len(laws) == 1:
+            group, law = key, laws[0]
+        else:
+            raise KeyError(f"{key!r}: this sweep has several laws {laws}; index by (group, law).")
+        for g, l_, report in self.reports:
+            if l_ == law and _same(g, group):
+                return report
+        raise KeyError(f"{key!r}: no report for this group (see `skipped`).")
+
+    def table(self) -> pd.DataFrame:
+        rows = []
+        for group, law, r in self.reports:
+            rows.append({
+                "group": group, "law": law, "n_train": r.n_train, "n_test": r.n_test,
+                "mean_abs_rel_error": r.mean_abs_rel_error, "max_abs_rel_error": r.max_abs_rel_error,
+                "rmse_log": r.rmse_log, "coverage": r.coverage, "converged": bool(r.fit.converged),
+            })
+        return pd.DataFrame(rows)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "per": self.per,
+            "reports": [{"group": _plain(g), "law": law, **r.as_dict()} for g, law, r in self.reports],
+            "skipped": [{"group": _plain(g), "law": law, "reason": reason} for g, law, reason in self.skipped],
+        }
+
+    def summary(self) -> str:
+        frame = self.table()
+        lines = [f"{len(self.reports)} held-out checks per {self.per!r}"
+                 + (f"; {len(self.skipped)} skipped" if self.skipped else "")]
+        if len(frame):
+            lines.append(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        lines += [f"skipped {g!r} ({law}): {reason}" for g, law, reason in self.skipped]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"HoldoutSweep(per={self.per!r}, {len(self.reports)} reports, {len(self.skipped)} skipped)"
+
+
+@float64
+def holdout_sweep(
+    law,
+    data: Any,
+    *,
+    per: str,
+    above: float | None = None,
+    largest: int | None = None,
+    by: str = "C",
+    train: str | None = None,
+    test: str | None = None,
+    query: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    interval: str = "bootstrap",
+    kind: str = "predictive",
+    level: float = 0.9,
+    group: str | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+    progress: bool | Callable[[str], None] = False,
+    **fit_kwargs: Any,
+) -> HoldoutSweep:
+    """Choshen et al. 2024's leave-largest-out check for every group x law: the split is
+    made within each group (its own largest runs are held out), the point fits of all
+    groups run as one [`sweep`][], intervals are then computed group by group. Arguments as
+    in [`scalinglaws.holdout`][], plus `per` (the grouping column) and `law` (a law or a
+    list of laws). Groups whose split is impossible (nothing above the threshold, say) or
+    too small to fit are skipped with one warning and listed in `skipped`."""
+    from ._holdout import INTERVAL_METHODS, HoldoutReport, _posterior_interval, split_runs
+    from ._resample import run_groups
+
+    if interval not in INTERVAL_METHODS:
+        raise InputError(f"interval={interval!r}: expected one of {list(INTERVAL_METHODS)}.")
+    if kind not in ("predictive", "mean"):
+        raise InputError(f"kind={kind!r}: expected 'predictive' (a new run's loss) or 'mean' (the law).")
+    if not 0 < level < 1:
+        raise InputError(f"level={level!r}: expected a probability in (0, 1), e.g. 0.9.")
+    if per is None:
+        raise InputError("per=None: name the column whose groups are checked separately, e.g. per='family'.")
+    runs = load_runs(data, query=query, columns=columns)
+    codes, labels = _group_codes(runs, per)
+    run_ids = run_groups(runs, group)
+    train_all = np.zeros(len(runs), dtype=bool)
+    splits, skipped = {}, []
+    laws = list(law) if isinstance(law, (list, tuple)) else [law]
+    templates = [get_law(item) for item in laws]
+    for g, name in enumerate(labels):
+        rows = np.flatnonzero(codes == g)
+        sub = runs.subset(codes == g)
+        try:
+            train_mask, threshold, test_mask = split_runs(
+                sub, above=above, largest=largest, by=by, train=train, test=test,
+                groups=None if run_ids is None else run_ids[rows],
+            )
+        except InputError as error:
+            skipped += [(name, _law_label(t), f"no held-out split: {error}") for t in templates]
+            continue
+        splits[g] = (rows, train_mask, threshold, test_mask)
+        train_all[rows[train_mask]] = True
+    if not splits:
+        raise InputError(f"per={per!r}: no group has a held-out split; {skipped[0][2]}")
+    train_runs = runs.subset(train_all)
+    train_codes = codes[train_all]
+    options = dict(
+        target=fit_kwargs.get("target"), weights=fit_kwargs.get("weights"), fix=fit_kwargs.get("fix"),
+        tie=fit_kwargs.get("tie"), group=group, starts=fit_kwargs.get("starts", "grid"),
+        seed=fit_kwargs.get("seed", 0), n_refine=int(fit_kwargs.get("n_refine", 16)),
+        max_rounds=int(fit_kwargs.get("max_rounds", 3)), max_steps=int(fit_kwargs.get("max_steps", 1000)),
+        rtol=float(fit_kwargs.get("rtol", 1e-10)), atol=float(fit_kwargs.get("atol", 1e-12)),
+        loss=fit_kwargs.get("loss", "huber"), delta=float(fit_kwargs.get("delta", 1e-3)), chunk=None,
+    )
+    unknown = set(fit_kwargs) - set(options) - {"columns"}
+    if unknown:
+        raise InputError(f"holdout(per=...): unknown option(s) {sorted(unknown)}.")
+    passed = {k: v for k, v in fit_kwargs.items() if k in ("target", "weights", "fix", "tie", "loss", "delta")}
+    report = _reporter(progress)
+    reports = []
+    for template in templates:
+        fits, small = _fit_law_groups(template, train_runs, train_codes, labels, by=per, options=options,
+                                      report=report)
+        skipped += small
+        for item in fits:
+            g = labels.index(item.group)
+            rows, train_mask, threshold, test_mask = splits[g]
+            result = item.result
+            sub = runs.subset(codes == g)
+            train_g, test_g = sub.subset(train_mask), sub.subset(test_mask)
+            x_test = test_g.arrays(result.inputs)
+            for extra in ("N", "D", "C", by):
+                if extra in test_g.columns and extra not in x_test:
+                    x_test[extra] = test_g[extra]
+            predicted = np.asarray(result.law.predict({c: x_test[c] for c in result.inputs}))
+            lo = hi = np.full(len(test_g), np.nan)
+            details, draws = {}, {}
+            if interval == "bootstrap":
+                from ..bayes import bootstrap
+
+                boot = bootstrap(template, train_g, n=n_boot, seed=seed, group=group, init=result, by=by, **passed)
+                draws = {k: boot.draws(x_test, kind=k, seed=seed) for k in ("predictive", "mean")}
+                lo, hi = np.exp(np.quantile(draws[kind], [(1 - level) / 2, (1 + level) / 2], axis=0))
+                details = {"n_failed": boot.n_failed, "noise": None if boot.noise is None else boot.noise.as_dict()}
+            elif interval in ("laplace", "nuts"):
+                lo, hi = _posterior_interval(template, train_g, result, x_test, interval, kind, level, seed, group,
+                                             passed)
+            reports.append((item.group, item.law, HoldoutReport(
+                fit=result, n_train=len(train_g), n_test=len(test_g), threshold=threshold, predicted=predicted,
+                actual=test_g[result.target], lo=np.asarray(lo, dtype=float), hi=np.asarray(hi, dtype=float),
+                by=by, interval=interval, kind=kind, level=float(level), details=details, draws=draws,
+            )))
+    order = {name: i for i, name in enumerate(labels)}
+    reports.sort(key=lambda r: order[r[0]])
+    if skipped:
+        shown = "; ".join(f"{g!r} ({law}): {reason}" for g, law, reason in skipped[:10])
+        warnings.warn(f"per={per!r}: skipped {len(skipped)} group(s): {shown}", UserWarning, stacklevel=3)
+    failed = [(g, law) for g, law, r in reports if not bool(r.fit.converged)]
+    if failed:
+        warnings.warn(
+            f"per={per!r}: {len(failed)} of {len(reports)} fit(s) did not converge: "
+            + ", ".join(f"{g!r} ({law})" for g, law in failed[:10]) + "; see each report's fit.message.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return HoldoutSweep(per, reports, skipped)
