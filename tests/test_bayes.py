@@ -100,6 +100,7 @@ def test_fix_and_tie(constrained):
     assert constrained.settings["priors"]["A"].startswith("Exp(Normal(")
 
 
+@pytest.mark.slow
 def test_save_load_identical(tmp_path, tiny_nuts):
     path = tmp_path / "post.json"
     tiny_nuts.save(path)
@@ -236,6 +237,7 @@ def test_predictive_width_agrees_with_bootstrap(laplace, point_fit):
     assert 0.85 <= np.mean((ours["lo"] <= y) & (y <= ours["hi"])) <= 0.95
 
 
+@pytest.mark.slow
 def test_grouped_runs_are_calibrated():
     # 10 runs x 12 checkpoints with a run-level offset (scale 0.03) and small checkpoint
     # noise: the run-level effect keeps the 90% interval of alpha honest (80-97% coverage
@@ -374,6 +376,7 @@ def test_allocation_with_unique_tokens():
         risk_aware_allocation(post, [1e22])
 
 
+@pytest.mark.slow
 def test_nuts_diagnostics_are_arviz_rank_normalised(tiny_nuts):
     # r_hat and ESS are ArviZ's rank-normalised ones (Vehtari et al. 2021), not re-derived.
     import arviz as az
@@ -390,6 +393,7 @@ def test_nuts_diagnostics_are_arviz_rank_normalised(tiny_nuts):
     assert exported.posterior["alpha"].shape == (2, 30)
 
 
+@pytest.mark.slow
 def test_chains_start_at_distinct_points(point_fit):
     # Every chain starts somewhere else (r_hat can only see a second mode if chains do not
     # all start at the point fit): with zero warm-up... NUTS needs one step, so check the

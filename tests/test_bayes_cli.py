@@ -98,3 +98,26 @@ def test_bootstrap_json():
     document = json.loads(out.stdout)
     assert set(document["coefficients"]["E"]) == {"estimate", "se", "q025", "q975"}
     assert 0.01 < document["coefficients"]["E"]["se"] < 0.05
+
+
+def test_allocate_posterior_plot_and_recipe_act(posterior_file, tmp_path):
+    """Issue 12: `--plot` and `--recipe` act with `--posterior` instead of being ignored."""
+    path, _ = posterior_file
+    plot = tmp_path / "a.png"
+    out = CliRunner().invoke(
+        main,
+        ["allocate", "--posterior", str(path), "--budget", "1e22", "--budget", "1e23", "--plot", str(plot),
+         "--recipe", "--json"],
+    )
+    assert out.exit_code == 0, out.output
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
+    rows = json.loads(out.stdout)["allocations"]
+    assert [row["C"] for row in rows] == [1e22, 1e23]
+    from scalinglaws.allocate import recipe_params, resolve_recipe
+
+    hyper = resolve_recipe(True)
+    for row in rows:  # the recipe at the risk-aware N and D (total N converted to non-embedding)
+        n = recipe_params(row["N"], "total")
+        assert row["learning_rate"] == pytest.approx(float(hyper.learning_rate(n, row["D"])), rel=1e-12)
+        assert row["batch_size"] == pytest.approx(float(hyper.batch_size(n, row["D"])), rel=1e-12)
+    assert rows[1]["learning_rate"] < rows[0]["learning_rate"]  # bigger models train with smaller LR

@@ -16,6 +16,9 @@ import textwrap
 import numpy as np
 import pytest
 
+# Two fresh JAX processes (1 and 4 forced devices): slow tier, run by .ci/run.
+pytestmark = pytest.mark.slow
+
 SCRIPT = textwrap.dedent(
     r"""
     import json, sys, warnings

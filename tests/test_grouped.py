@@ -77,6 +77,7 @@ def simulation():
     return frame, log_y, mc_se, ses
 
 
+@pytest.mark.slow
 def test_grouped_bootstrap_matches_monte_carlo_se(simulation):
     _, _, mc_se, ses = simulation
     grouped = float(np.mean(ses["runs"]))

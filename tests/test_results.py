@@ -243,7 +243,7 @@ def test_reporter_on_a_terminal_draws_bars_on_stderr(monkeypatch):
     assert "[scalinglaws] sampling: done in" in text
 
 
-@pytest.mark.parametrize("method", ["laplace", "nuts"])
+@pytest.mark.parametrize("method", ["laplace", pytest.param("nuts", marks=pytest.mark.slow)])
 def test_same_seed_same_draws_with_and_without_progress(method, tmp_path):
     # A small, fast problem: 24 synthetic runs of a power law in C.
     rng = np.random.default_rng(0)

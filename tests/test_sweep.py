@@ -197,6 +197,7 @@ def test_cli_unknown_by(tmp_path, data):
     assert "by='nope': no such column" in out.output
 
 
+@pytest.mark.slow
 def test_holdout_per_group_equals_separate_holdouts(data):
     sweep_ = sl.holdout(["power-n"], data, per="family", largest=2, by="N", interval="none", starts=100)
     assert [g for g, _, _ in sweep_] == ["a", "b", "c", "d"]

@@ -58,6 +58,9 @@ from ._plot import (
     plot_allocation as plot_allocation,
 )
 from ._plot import (
+    plot_allocation_bands as plot_allocation_bands,
+)
+from ._plot import (
     plot_frontier as plot_frontier,
 )
 from ._plot import (
@@ -75,3 +78,5 @@ from ._optimal import pad_rows as pad_rows
 from ._recipe import HyperparameterLaw as HyperparameterLaw
 from ._recipe import non_embedding_params as non_embedding_params
 from ._recipe import recipe_params as recipe_params
+from ._recipe import resolve_recipe as resolve_recipe
+from ._recipe import check_param_convention as check_param_convention

@@ -13,7 +13,7 @@ from ..data import load_runs
 from ._isoflop import IsoflopResult
 from ._optimal import Allocation
 
-__all__ = ["plot_allocation", "plot_frontier", "plot_isoflop", "plot_loss_vs_compute"]
+__all__ = ["plot_allocation", "plot_allocation_bands", "plot_frontier", "plot_isoflop", "plot_loss_vs_compute"]
 
 
 def _axes(ax):
@@ -109,5 +109,50 @@ def plot_allocation(allocation: Allocation):
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     plot_frontier(allocation, ax=left)
     plot_loss_vs_compute(allocation, ax=right)
+    fig.tight_layout()
+    return fig
+
+
+def plot_allocation_bands(draws: dict[str, np.ndarray], *, level: float = 0.9):
+    """$N^*$, $D^*$ and the predicted loss at the optimum against compute, with the median
+    and the central `level` band over draws (posterior draws or bootstrap replicates), as
+    returned by `scalinglaws.bayes.optimal_allocation_draws`. Draws without an interior
+    optimum are left out, as in the tables. The loss band is the *mean law's* spread at
+    each draw's own optimum, not a new run's observed loss.
+
+    **Returns:** the matplotlib `Figure` (two panels).
+    """
+    import matplotlib.pyplot as plt
+
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level={level!r}: must be between 0 and 1, e.g. 0.9")
+    c = np.asarray(draws["C"], dtype=float)
+    order = np.argsort(c)
+    keep = np.asarray(draws.get("interior", np.ones_like(draws["N"], dtype=bool)), dtype=bool)
+    qs = [(1 - level) / 2, 0.5, (1 + level) / 2]
+
+    def bands(values):
+        masked = np.where(keep, np.asarray(values, dtype=float), np.nan)
+        return np.nanquantile(masked, qs, axis=0)[:, order]
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, style, color in (("N", "o-", "C0"), ("D", "s--", "C1")):
+        lo, mid, hi = bands(draws[name])
+        left.fill_between(c[order], lo, hi, color=color, alpha=0.25, lw=0)
+        left.plot(c[order], mid, style, color=color, ms=4, label=f"{name}* (median, {level:.0%} band)")
+    left.set_xscale("log")
+    left.set_yscale("log")
+    left.set_xlabel("compute C (FLOPs)")
+    left.set_ylabel("N*, D*")
+    left.set_title("compute-optimal allocation under uncertainty")
+    left.legend(fontsize=7)
+    lo, mid, hi = bands(draws["loss"])
+    right.fill_between(c[order], lo, hi, color="C2", alpha=0.25, lw=0)
+    right.plot(c[order], mid, "o-", color="C2", ms=4, label=f"mean-law loss (median, {level:.0%} band)")
+    right.set_xscale("log")
+    right.set_xlabel("compute C (FLOPs)")
+    right.set_ylabel("predicted loss at the optimum")
+    right.set_title("loss against compute")
+    right.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -171,20 +171,36 @@ def allocate_command(
             raise click.UsageError("give --posterior or --fit/--law, not both")
         if target_losses:
             raise click.UsageError("--posterior supports --budget (not --target-loss)")
-        ignored = [name for name, given in (("--recipe", recipe), ("--plot", plot_path)) if given]
-        if ignored:  # never silently ignored (issue 12)
-            raise click.UsageError(f"{' and '.join(ignored)} cannot be combined with --posterior yet")
-        from scalinglaws.bayes import load_posterior, risk_aware_allocation
+        from scalinglaws.allocate import check_param_convention, get_flops, recipe_params, resolve_recipe
+        from scalinglaws.bayes import load_posterior, optimal_allocation_draws, risk_aware_allocation
 
-        rows = risk_aware_allocation(
-            load_posterior(posterior, allow_import=allow_import), list(budgets), risk=risk, flops=flops,
-            unique_tokens=unique_tokens, inference_tokens=inference_tokens,
-        )
+        check_param_convention(params_convention, get_flops(flops).name)
+        loaded = load_posterior(posterior, allow_import=allow_import)
+        options = dict(flops=flops, unique_tokens=unique_tokens, inference_tokens=inference_tokens)
+        rows = risk_aware_allocation(loaded, list(budgets), risk=risk, **options)
         rows = [
             {k: (float(v) if hasattr(v, "__float__") else v) for k, v in row.items()}
             for row in rows
         ]
+        if recipe:  # Li et al. 2025's learning rate and batch size at the chosen N and D
+            hyper = resolve_recipe(True)
+            for row in rows:
+                n_recipe = recipe_params(row["N"], params_convention)
+                row["learning_rate"] = float(hyper.learning_rate(n_recipe, row["D"]))
+                row["batch_size"] = float(hyper.batch_size(n_recipe, row["D"]))
+        rows = checked({"allocations": rows})["allocations"]  # before any file is written
+        if plot_path:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            from scalinglaws.allocate import plot_allocation_bands
+            from scalinglaws.output import save_figure
+
+            draws = optimal_allocation_draws(loaded, list(budgets), **options)
+            save_figure(plot_allocation_bands(draws), plot_path, "--plot", dpi=120)
         _print_rows(rows, as_json)
+        if plot_path and not as_json:
+            click.echo(f"\nwrote {plot_path}")
         return
 
     from scalinglaws.allocate import compute_optimal, target_loss_allocation
