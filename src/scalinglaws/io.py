@@ -21,8 +21,28 @@ from .laws import law_name as _registered_name
 from .output import write_text
 from .precision import float64
 
-FORMAT = "scalinglaws.fit"
-VERSION = 1
+
+
+@dataclass(frozen=True)
+class DocumentKind:
+    """A kind of JSON file this package writes, declared once in its home module and used
+    both to write its header and to read it back ([`read_document`][]).
+
+    **Fields:** `format` (the `"format"` tag), `version`, `what` (how errors name the file,
+    e.g. `"fit"`), `remedy` (what to do when one is damaged, e.g. "Re-run the fit with --out.").
+    """
+
+    format: str
+    version: int
+    what: str
+    remedy: str
+
+    def header(self) -> dict[str, Any]:
+        """`{"format": ..., "version": ...}`, the first keys of every document of this kind."""
+        return {"format": self.format, "version": self.version}
+
+
+FIT_DOCUMENT = DocumentKind("scalinglaws.fit", 1, "fit", "Re-run the fit with --out.")
 
 
 @dataclass(frozen=True)
@@ -126,8 +146,7 @@ def save_fit(result_or_law, path: str | os.PathLike, **metadata: Any) -> None:
     else:
         law, summary = result_or_law.law, fit_to_dict(result_or_law)
     document = {
-        "format": FORMAT,
-        "version": VERSION,
+        **FIT_DOCUMENT.header(),
         "law": law_to_dict(law),
         "fit": summary,
         "metadata": metadata,
@@ -135,16 +154,16 @@ def save_fit(result_or_law, path: str | os.PathLike, **metadata: Any) -> None:
     write_text(path, json.dumps(document, indent=2, sort_keys=True) + "\n", "save_fit(path=...)")
 
 
-def read_document(
-    path: str | os.PathLike, *, format: str, version: int, what: str, remedy: str
-) -> tuple[dict[str, Any], str]:
-    """Read a JSON document written by this package and check its `format` and `version`.
+def read_document(path: str | os.PathLike, kind: DocumentKind) -> tuple[dict[str, Any], str]:
+    """Read a JSON document written by this package and check its `format` and `version`
+    against `kind` (a [`DocumentKind`][]).
 
     Returns the document and a description of the file for error messages. A missing,
     truncated or corrupt file, or one of another kind, raises an `InputError` that says so
-    and what to do (`remedy`, e.g. "Re-run the fit with --out."). Nothing in the document
-    is imported or executed: it is parsed as JSON only.
+    and what to do (`kind.remedy`). Nothing in the document is imported or executed: it is
+    parsed as JSON only.
     """
+    format, version, what, remedy = kind.format, kind.version, kind.what, kind.remedy
     path = Path(path)
     argument = f"{what} file {str(path)!r}"
     if not path.exists():
@@ -174,9 +193,7 @@ def load_fit(path: str | os.PathLike, *, allow_import: bool = False) -> SavedFit
     `scalinglaws.laws.register_law` before loading) or already imported; `allow_import=True`
     lets the loader import the module the file names (only for files you trust).
     """
-    document, argument = read_document(
-        path, format=FORMAT, version=VERSION, what="fit", remedy="Re-run the fit with --out."
-    )
+    document, argument = read_document(path, FIT_DOCUMENT)
     law = law_from_dict(document.get("law"), source=argument, allow_import=allow_import)
     metadata, summary = document.get("metadata", {}), document.get("fit", {})
     if not isinstance(metadata, dict) or not isinstance(summary, dict):

@@ -16,14 +16,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ConvergenceWarning, InputError
-from ..io import law_from_dict, law_to_dict, read_document
+from ..io import DocumentKind, law_from_dict, law_to_dict, read_document
 from ..laws import validate_coefficients
 from ..output import write_text
 from ..precision import in_float64
 from ._model import RUN_SCALE
 
-FORMAT = "scalinglaws.posterior"
-VERSION = 1
+DOCUMENT = DocumentKind("scalinglaws.posterior", 1, "posterior", "Re-run `scalinglaws infer --out`.")
 
 # Thresholds for diagnostic warnings (Vehtari et al. 2021, "Rank-normalization, folding,
 # and localization", arXiv:1903.08008, recommend a rank-normalised r_hat < 1.01 and bulk
@@ -454,8 +453,7 @@ def _checksum(draws: Mapping[str, np.ndarray]) -> str:
 
 def _document(post: Posterior) -> dict[str, Any]:
     return {
-        "format": FORMAT,
-        "version": VERSION,
+        **DOCUMENT.header(),
         "law": law_to_dict(post.template),
         "free": list(post.free),
         "ties": [list(t) for t in post.ties],
@@ -486,13 +484,7 @@ def load_posterior(path: str | os.PathLike, *, allow_import: bool = False) -> Po
 
 
 def _load_posterior(path, allow_import: bool) -> Posterior:
-    document, argument = read_document(
-        path,
-        format=FORMAT,
-        version=VERSION,
-        what="posterior",
-        remedy="Re-run `scalinglaws infer --out`.",
-    )
+    document, argument = read_document(path, DOCUMENT)
     try:
         template = law_from_dict(document["law"], source=argument, allow_import=allow_import)
         shape = tuple(int(s) for s in document["shape"])

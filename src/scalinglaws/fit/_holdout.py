@@ -238,6 +238,16 @@ def _mask(runs, expression: str, argument: str) -> np.ndarray:
     return mask
 
 
+def check_interval_options(interval: str, kind: str, level: float) -> None:
+    """The interval settings shared by [`holdout`][] and `holdout_sweep`, checked once."""
+    if interval not in INTERVAL_METHODS:
+        raise InputError(f"interval={interval!r}: expected one of {list(INTERVAL_METHODS)}.")
+    if kind not in ("predictive", "mean"):
+        raise InputError(f"kind={kind!r}: expected 'predictive' (a new run's loss) or 'mean' (the law).")
+    if not 0 < level < 1:
+        raise InputError(f"level={level!r}: expected a probability in (0, 1), e.g. 0.9.")
+
+
 @float64
 def holdout(
     law: str | type[AbstractLaw] | AbstractLaw,
@@ -292,12 +302,7 @@ def holdout(
             columns=columns, interval=interval, kind=kind, level=level, group=group, n_boot=n_boot, seed=seed,
             **fit_kwargs,
         )
-    if interval not in INTERVAL_METHODS:
-        raise InputError(f"interval={interval!r}: expected one of {list(INTERVAL_METHODS)}.")
-    if kind not in ("predictive", "mean"):
-        raise InputError(f"kind={kind!r}: expected 'predictive' (a new run's loss) or 'mean' (the law).")
-    if not 0 < level < 1:
-        raise InputError(f"level={level!r}: expected a probability in (0, 1), e.g. 0.9.")
+    check_interval_options(interval, kind, level)
     template = get_law(law)
     runs = load_runs(data, query=query, columns=columns)
     groups = run_groups(runs, group)

@@ -743,15 +743,10 @@ def holdout_sweep(
     in [`scalinglaws.holdout`][], plus `per` (the grouping column) and `law` (a law or a
     list of laws). Groups whose split is impossible (nothing above the threshold, say) or
     too small to fit are skipped with one warning and listed in `skipped`."""
-    from ._holdout import INTERVAL_METHODS, HoldoutReport, _posterior_interval, split_runs
+    from ._holdout import HoldoutReport, _posterior_interval, check_interval_options, split_runs
     from ._resample import run_groups
 
-    if interval not in INTERVAL_METHODS:
-        raise InputError(f"interval={interval!r}: expected one of {list(INTERVAL_METHODS)}.")
-    if kind not in ("predictive", "mean"):
-        raise InputError(f"kind={kind!r}: expected 'predictive' (a new run's loss) or 'mean' (the law).")
-    if not 0 < level < 1:
-        raise InputError(f"level={level!r}: expected a probability in (0, 1), e.g. 0.9.")
+    check_interval_options(interval, kind, level)
     if per is None:
         raise InputError("per=None: name the column whose groups are checked separately, e.g. per='family'.")
     runs = load_runs(data, query=query, columns=columns)

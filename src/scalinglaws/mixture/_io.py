@@ -11,14 +11,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import InputError
-from ..io import law_from_dict, law_to_dict, read_document
+from ..io import DocumentKind, law_from_dict, law_to_dict, read_document
 from ..output import write_text
 from ..precision import float64
 from ._fit import MixtureFit
 from ._laws import AbstractMixingLaw
 
-FORMAT = "scalinglaws.mixture"
-VERSION = 1
+DOCUMENT = DocumentKind("scalinglaws.mixture", 1, "mixture fit", "Re-run `scalinglaws mix fit --out`.")
 
 
 @float64
@@ -28,8 +27,7 @@ def save_mixture_fit(fit: MixtureFit, path: str | os.PathLike, **metadata: Any) 
     if not isinstance(fit, MixtureFit):
         raise TypeError(f"fit=...: expected a MixtureFit, got {type(fit).__name__}.")
     document = {
-        "format": FORMAT,
-        "version": VERSION,
+        **DOCUMENT.header(),
         "targets": list(fit.targets),
         "laws": {t: law_to_dict(fit.law_for(t)) for t in fit.targets},
         "objective": [float(v) for v in np.asarray(fit.objective)],
@@ -49,13 +47,7 @@ def load_mixture_fit(path: str | os.PathLike, *, allow_import: bool = False) -> 
 
     The file is data: see `scalinglaws.load_fit` for `allow_import`.
     """
-    document, argument = read_document(
-        path,
-        format=FORMAT,
-        version=VERSION,
-        what="mixture fit",
-        remedy="Re-run `scalinglaws mix fit --out`.",
-    )
+    document, argument = read_document(path, DOCUMENT)
     try:
         targets = tuple(document["targets"])
         laws = [law_from_dict(document["laws"][t], source=argument, allow_import=allow_import) for t in targets]

@@ -7,14 +7,13 @@ import os
 from typing import Any
 
 from ..errors import InputError
-from ..io import law_from_dict, law_to_dict, read_document
+from ..io import DocumentKind, law_from_dict, law_to_dict, read_document
 from ..laws import AbstractLaw, register_law
 from ..output import write_text
 from ..precision import float64
 from ._coverage import BetaCoverage, ExpPowerLaw
 
-FORMAT = "scalinglaws.coverage"
-VERSION = 1
+DOCUMENT = DocumentKind("scalinglaws.coverage", 1, "coverage law", "Re-run `scalinglaws testtime fit --out`.")
 
 # Registered (unlisted: they are not laws of loss in N, D, C) so that coverage files name
 # their law by registered name, like every other law file.
@@ -27,7 +26,7 @@ def save_coverage_law(law: AbstractLaw, path: str | os.PathLike, **metadata: Any
     """Write a coverage law (and `metadata`, e.g. the fit's log likelihood) to `path`, atomically."""
     if tuple(law.inputs) != ("k",):
         raise TypeError(f"law: expected a coverage law with input 'k', got {type(law).__name__}.")
-    document = {"format": FORMAT, "version": VERSION, "law": law_to_dict(law), "metadata": metadata}
+    document = {**DOCUMENT.header(), "law": law_to_dict(law), "metadata": metadata}
     write_text(path, json.dumps(document, indent=2, sort_keys=True) + "\n", "save_coverage_law(path=...)")
 
 
@@ -38,13 +37,7 @@ def load_coverage_law(path: str | os.PathLike, *, with_metadata: bool = False, a
     A truncated or corrupt file raises a `ValueError` that says so. The file is data: see
     `scalinglaws.load_fit` for `allow_import`.
     """
-    document, argument = read_document(
-        path,
-        format=FORMAT,
-        version=VERSION,
-        what="coverage law",
-        remedy="Re-run `scalinglaws testtime fit --out`.",
-    )
+    document, argument = read_document(path, DOCUMENT)
     law = law_from_dict(document.get("law"), source=argument, allow_import=allow_import)
     if tuple(law.inputs) != ("k",):
         raise InputError(f"{argument}: holds {type(law).__name__}, not a coverage law in k.")
