@@ -268,3 +268,13 @@ def test_fit_curves_warns_when_not_converged():
     data = _simulate(LRAnnealing(**TRUE), {"cos": SCHEDULES["cos"]}, every=400)
     with pytest.warns(sl.errors.ConvergenceWarning):
         fit_curves(data, schedule=SCHEDULES, max_steps=2)
+
+
+def test_own_column_names_are_mapped(tissue_fit):
+    """Issue 12: `columns=` (CLI `curves fit --column`) reads the user's own names."""
+    data = _simulate(LRAnnealing(**TRUE), SCHEDULES).rename(columns={"step": "iteration", "loss": "val_ppl_log"})
+    renamed = fit_curves(data, schedule=SCHEDULES, columns={"iteration": "step", "val_ppl_log": "loss"})
+    for name, value in tissue_fit.result.coefficients.items():
+        assert renamed.result.coefficients[name] == pytest.approx(value, rel=1e-9)
+    with pytest.raises(InputError, match="iteration"):
+        fit_curves(data, schedule=SCHEDULES)  # without the mapping: the error lists the columns

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ._common import print_json
+from ._common import column_option, parse_columns, print_json, warn_once
 
 _SCHEDULE_HELP = "Schedule of the new run: cosine, wsd or constant."
 
@@ -25,7 +25,7 @@ def _schedule_options(function):
     return function
 
 
-@click.group("curves")
+@click.group("curves", short_help="Loss curves: fit, predict and choose learning-rate schedules.")
 def curves_group() -> None:
     """Loss curves under learning-rate schedules (Tissue et al. 2024; Luo et al. 2025)."""
 
@@ -64,7 +64,8 @@ def _load_fit(path):
               help="Save observed vs fitted curves here.")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write the fit (JSON) here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def fit_command(data, law_name, run, step, lr, lam, query, n_boot, plot_path, out, as_json):
+@column_option
+def fit_command(data, law_name, run, step, lr, lam, query, n_boot, plot_path, out, as_json, column_map):
     """Fit a loss-curve law to the checkpoints in DATA (CSV: run, step, loss, and a learning-rate
     column or schedule columns schedule/peak_lr/total_steps/warmup/final_lr)."""
     from scalinglaws.curves import bootstrap_curves, fit_curves
@@ -74,7 +75,7 @@ def fit_command(data, law_name, run, step, lr, lam, query, n_boot, plot_path, ou
         check_writable(out, "--out")  # before the fit, not after it
     if plot_path:
         check_writable(plot_path, "--plot", figure=True)
-    cf = fit_curves(data, law_name, run=run, step=step, lr=lr, lam=lam, query=query)
+    cf = fit_curves(data, law_name, run=run, step=step, lr=lr, lam=lam, query=query, columns=parse_columns(column_map))
     if n_boot:
         cf = bootstrap_curves(cf, n=n_boot)
     document = {
@@ -106,7 +107,7 @@ def fit_command(data, law_name, run, step, lr, lam, query, n_boot, plot_path, ou
     else:
         click.echo(cf.summary())
         if not cf.converged:
-            click.echo("WARNING: the fit did not converge; do not use its predictions.", err=True)
+            warn_once("the fit did not converge; do not use its predictions.")
 
 
 @curves_group.command("predict")

@@ -192,6 +192,7 @@ def curve_features(
     lr: str = "lr",
     lam: float = DEFAULT_LAMBDA,
     n_terms: int | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     r"""Add the schedule features (`S1`, `S2`, optionally the multi-power columns) to a table
     of checkpoints.
@@ -215,7 +216,7 @@ def curve_features(
 
     frame, _ = read_table(data, argument="data", kind="a checkpoint table")
     # The fitter recognises `final_loss` as `loss` (say); the features table must agree.
-    frame = rename_columns(frame, None, argument="data", known=KNOWN_SPELLINGS)
+    frame = rename_columns(frame, columns, argument="data", known=KNOWN_SPELLINGS)
     frame = frame.reset_index(drop=True).copy()
     for column in (run, step):
         if column not in frame:

@@ -78,6 +78,7 @@ def fit_curves(
     lr: str = "lr",
     lam: float = DEFAULT_LAMBDA,
     query: str | None = None,
+    columns: Mapping[str, str] | None = None,
     **fit_options: Any,
 ) -> CurveFit:
     r"""Fit a loss-curve law (default Tissue et al. 2024's `lr-annealing`) to checkpoints.
@@ -94,13 +95,16 @@ def fit_curves(
         reads `N`), `"multi-power"` (Luo et al. 2025), or a law instance/class.
     - `schedule`, `run`, `step`, `lr`, `lam`: as in [`curve_features`][].
     - `query`: a pandas row filter applied to the checkpoints before fitting.
+    - `columns`: your column names, e.g. `{"iteration": "step"}` (as in [`scalinglaws.load_runs`][]).
     - `fit_options`: passed to [`scalinglaws.fit`][] (`loss`, `delta`, `starts`, `fix`, ...).
 
     **Returns:** a [`CurveFit`][]. A fit that did not converge warns (`ConvergenceWarning`).
     """
     template = get_law(law)
     n_terms = _needs_terms(template)
-    table = curve_features(data, schedule=schedule, run=run, step=step, lr=lr, lam=lam, n_terms=n_terms)
+    table = curve_features(
+        data, schedule=schedule, run=run, step=step, lr=lr, lam=lam, n_terms=n_terms, columns=columns
+    )
     if query:
         try:
             table = table.query(query, engine="python").reset_index(drop=True)
