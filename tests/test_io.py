@@ -2,6 +2,7 @@
 
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -65,3 +66,19 @@ def test_cli_out_writes_a_loadable_fit(tmp_path):
     for name, value in printed["coefficients"].items():
         assert float(getattr(loaded.law, name)) == value
     assert np.isfinite(printed["objective"])
+
+
+def test_a_saved_fit_that_did_not_converge_warns_when_loaded(tmp_path):
+    """A non-converged fit may be saved for inspection, but is never used quietly."""
+    path = tmp_path / "fit.json"
+    result = sl.fit("power-c", "chinchilla", max_steps=2, max_rounds=1, starts=8)
+    assert not bool(result.converged)
+    sl.save_fit(result, path)
+    with pytest.warns(sl.ConvergenceWarning, match="did not converge"):
+        saved = sl.load_fit(path)
+    assert saved.metadata["fit"]["converged"] is False
+    good = tmp_path / "good.json"
+    sl.save_fit(sl.fit("chinchilla", "chinchilla", query="epoch_default_included == 1"), good)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sl.ConvergenceWarning)
+        sl.load_fit(good)

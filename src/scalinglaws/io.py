@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import ConvergenceWarning, InputError
 from .laws import AbstractLaw, law_path, resolve_law, validate_coefficients, validate_static
 from .laws import law_name as _registered_name
 from .output import write_text
@@ -191,7 +192,8 @@ def load_fit(path: str | os.PathLike, *, allow_import: bool = False) -> SavedFit
 
     The file is data: its law must be registered (built in, or with
     `scalinglaws.laws.register_law` before loading) or already imported; `allow_import=True`
-    lets the loader import the module the file names (only for files you trust).
+    lets the loader import the module the file names (only for files you trust). A fit saved
+    with `converged: false` loads, with a `scalinglaws.ConvergenceWarning`.
     """
     document, argument = read_document(path, FIT_DOCUMENT)
     law = law_from_dict(document.get("law"), source=argument, allow_import=allow_import)
@@ -199,4 +201,11 @@ def load_fit(path: str | os.PathLike, *, allow_import: bool = False) -> SavedFit
     if not isinstance(metadata, dict) or not isinstance(summary, dict):
         raise InputError(f"{argument}: 'metadata' and 'fit' must be objects; the file is corrupt.")
     metadata = dict(metadata, fit=summary)
+    if summary.get("converged") is False:  # saved for inspection; never used quietly
+        warnings.warn(
+            f"{argument}: this fit did not converge ({summary.get('message') or 'no message'}); "
+            "forecasts and allocations from it are doubtful. Refit before relying on them.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     return SavedFit(law=law, metadata=metadata)
