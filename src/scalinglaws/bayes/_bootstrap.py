@@ -237,8 +237,6 @@ def _refit_chunk(param, x, log_y, weights, u0, loss, delta, max_steps, rtol, ato
     return jax.vmap(param.natural)(u), ok
 
 
-_refit_chunk_jit = eqx.filter_jit(_refit_chunk)
-
 
 def _refit_batched(batched, shared):
     """`_refit_chunk` in the form `scalinglaws.sharding.sharded_map` takes: replicates

@@ -171,18 +171,15 @@ def _fit_one(template, x, y, w, starts, loss, delta, n_refine, max_steps):
 
 
 @eqx.filter_jit
-def _fit_many(template, x, Y, W, starts, loss, delta, n_refine, max_steps):
+def fit_many(template, x, Y, W, starts, loss, delta, n_refine, max_steps):
     """vmap of the core fitter over rows of `Y` (targets or bootstrap replicates), with
-    per-row weights `W` and per-row starts (leading axis on every start array)."""
+    per-row weights `W` and per-row starts (leading axis on every start array). Shared by
+    the mixture fit and the mixture bootstrap."""
 
     def one(y, w, s):
         return _fit_one(template, x, y, w, s, loss, delta, n_refine, max_steps)
 
     return jax.vmap(one)(Y, W, starts)
-
-
-# Public within `scalinglaws.mixture`: the mixture bootstrap refits through it too.
-fit_many = _fit_many
 
 
 def prepare(
@@ -303,7 +300,7 @@ def fit_mixture(
     m = len(targets)
     tiled = {k: jnp.broadcast_to(jnp.asarray(v), (m, *v.shape)) for k, v in start_values.items()}
     W = jnp.ones_like(Y)
-    laws, objective, converged, n_agree = _fit_many(
+    laws, objective, converged, n_agree = fit_many(
         template, x, Y, W, tiled, loss, float(delta), int(min(n_refine, starts)), int(max_steps)
     )
     r = jnp.stack([x[c] for c in template.weight_columns], axis=-1)
