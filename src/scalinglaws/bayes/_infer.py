@@ -2,17 +2,20 @@ r"""Posterior inference: a Laplace approximation, and NUTS started and precondit
 
 Both start from the same place: the posterior mode in unconstrained space (BFGS from the
 point fit) and the Hessian there. The Laplace approximation is the Gaussian with the
-inverse Hessian as covariance. NUTS (Hoffman and Gelman 2014, numpyro) runs vectorised
-chains that start from *distinct* points (the point fit's distinct refined optima where
-it records them, else draws from the Laplace Gaussian widened 2x, so that $\hat R$ can see
-a second mode), with the Laplace covariance as the initial inverse mass matrix, so
-warm-up refines a good preconditioner instead of learning one from the identity. On the
-240 Chinchilla points 500 warm-up steps give $\hat R \le 1.004$, no divergences and the
-same effective draws per second as 1000 (`benchmarks/uncertainty_speed.py`). Measured
-there too: numpyro's short adaptation windows make the Laplace preconditioner *worse*
-(80-270 leapfrog steps per draw after 100-500 warm-up steps, 21-24 with the Laplace mass
-kept), but keeping it fixed lets step-size adaptation pick steps that diverge in the
-Student-t tails; so the mass matrix is adapted, from the Laplace start.
+inverse Hessian as covariance. NUTS (Hoffman and Gelman 2014; numpyro's kernels) runs
+vectorised chains that start from *distinct* points (the point fit's distinct refined
+optima where it records them, else draws from the Laplace Gaussian widened 2x, so that
+$\hat R$ can see a second mode), in *whitened* coordinates $z$ with
+$u = \hat u + L z$, $LL^\top$ the Laplace covariance: there the posterior is close to
+$\mathcal N(0, I)$ and numpyro's windowed adaptation refines a diagonal mass matrix from
+the identity. Warm-up, sampling and the map back to natural units are one compiled
+program. Measured on the 240 Chinchilla points (`benchmarks/uncertainty_speed.py`, 2-core
+CPU): adapting the Laplace covariance in $u$ instead, as numpyro's dense adaptation does,
+gave 86 leapfrog steps per draw (numpyro shrinks the estimate towards $10^{-3} I$, which
+is 760x too wide in directions whose variance is ~1e-8); whitened, 18-26. Dense
+adaptation in $z$ gained nothing over diagonal; 300 warm-up steps gave $\hat R \le 1.007$
+and bulk/tail ESS >= 800 over 8 seeds; `target_accept` 0.98 gave no divergences in 4 of 4
+seeds where 0.95 gave 1 in 4 of 12 and 0.9 gave 9-12 in 3 of 6 (Student-t tails).
 
 Predictive intervals add to the coefficient uncertainty the residual noise, a new run's
 offset (grouped runs) and a model-discrepancy term that grows with the distance beyond
@@ -22,8 +25,9 @@ the user's own runs (Choshen et al. 2024); see [`Posterior.forecast`][].
 
 from __future__ import annotations
 
+import importlib
+import os
 import time
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -41,10 +45,11 @@ from ._model import DEFAULT_DF, DEFAULT_NOISE_SCALE, RUN_OFFSETS, RUN_SCALE, Lik
 from ._posterior import Posterior, scale_coordinate
 from ._priors import describe_prior, resolve_priors
 
-# Default NUTS settings, measured on the 240 Chinchilla points (benchmarks/uncertainty_speed.py):
-# with the Laplace covariance as the starting mass matrix, 500 warm-up steps give r_hat <=
-# 1.004, no divergences and as many effective draws per second as 1000 (4 paired runs).
-DEFAULT_WARMUP = 500
+# Default NUTS settings, measured on the 240 Chinchilla points (see the module docstring and
+# benchmarks/uncertainty_speed.py): whitened by the Laplace covariance, 300 warm-up steps
+# give r_hat <= 1.007 and ESS >= 800 per coefficient; target_accept 0.98 no divergences.
+DEFAULT_WARMUP = 300
+DEFAULT_TARGET_ACCEPT = 0.98
 DEFAULT_SAMPLES = 1000
 # Chains that do not start at a distinct refined optimum start at a Laplace draw with the
 # covariance scaled by this factor squared: over-dispersed starts, as r_hat assumes
@@ -141,8 +146,8 @@ def infer(
     samples: int = DEFAULT_SAMPLES,
     seed: int = 0,
     init: FitResult | AbstractLaw | None = None,
-    target_accept: float = 0.9,
-    dense_mass: bool = True,
+    target_accept: float = DEFAULT_TARGET_ACCEPT,
+    dense_mass: bool = False,
     chain_method: str = "vectorized",
     progress: bool | Callable[[str], None] = False,
     warn: bool = True,
@@ -175,7 +180,9 @@ def infer(
     - `chains`, `warmup`, `samples`: NUTS settings (`samples` per chain; the Laplace
         approximation draws `chains * samples`). `seed`: the random seed.
     - `init`: a point fit to start from (default: `scalinglaws.fit` with the Huber loss).
-    - `target_accept`, `dense_mass`: NUTS step-size adaptation target and mass matrix.
+    - `target_accept`, `dense_mass`: NUTS step-size adaptation target and whether the mass
+        matrix adapted in the whitened coordinates is dense (default diagonal: the
+        whitening already removes the correlations).
     - `chain_method`: `"vectorized"` (default: one device, CPU or GPU), `"parallel"`
         (one device per chain) or `"sequential"`.
     - `progress`: stage messages on stderr, with an elapsed-time ticker during NUTS when
@@ -235,38 +242,61 @@ def infer(
     param0 = make_parameterization(template, fix, tie)
     prior_map = resolve_priors(template, param0.free, priors)
 
+    if init is not None:
+        start_law = init.law if isinstance(init, FitResult) else init
+        if type(start_law) is not type(template):
+            raise TypeError(f"init: expected a fit of {type(template).__name__}, got {type(start_law).__name__}.")
+    xj = {k: jnp.asarray(v) for k, v in x.items()}
+    log_y = jnp.log(jnp.asarray(y))
+    wj = jnp.asarray(w)
+    n_groups = 0 if groups is None else int(groups.max()) + 1
+    # The density depends on the free coefficients' names and the fixed values only (not on
+    # the template's free values), so it is built before the point fit.
+    density = law_density(
+        param0, prior_map, xj, log_y, wj, likelihood=likelihood, df=float(df), noise_scale=float(noise_scale),
+        groups=None if groups is None else jnp.asarray(groups), n_groups=n_groups,
+    )
+    # The sampler, the longest compilation (about 6 s of a 2-core CPU's time on the 240
+    # Chinchilla points, tracing included), and the mode search (about 3 s) are compiled in
+    # two background threads while this one runs the point fit (see `compile_ahead`); the
+    # diagnostics' ArviZ import follows the sampler. Measured on a quiet 2-core CPU: the
+    # whole call takes about 10 s with the sampler compiled ahead (23 s before any of this).
+    nuts_program = None
+    if method == "nuts":
+        ahead = _ahead_executor()
+        nuts_program = NutsProgram(
+            density, chains=chains, warmup=warmup, samples=samples, target_accept=target_accept,
+            dense_mass=dense_mass, chain_method=chain_method, executor=ahead,
+        )
+        if ahead is not None:
+            ahead.submit(importlib.import_module, "arviz")
+            ahead.shutdown(wait=False)
+    # One compiled program serves the mode search on all runs and on the leave-largest-out
+    # subset (zero weights), and the Laplace draws (the approximation's own, or for NUTS
+    # enough for leave-largest-out).
+    n_laplace = chains * samples if method == "laplace" else HOLDOUT_DRAWS
+    laplace = _laplace_program(density, n_laplace, _ahead_executor())
+
     clock = time.perf_counter()
     if init is None:
         init = fit(template, runs, target=target, weights=w, fix=fix, tie=tie)
         report(f"point fit (initial values) in {time.perf_counter() - clock:.2f} s")
     start_law = init.law if isinstance(init, FitResult) else init
-    if type(start_law) is not type(template):
-        raise TypeError(f"init: expected a fit of {type(template).__name__}, got {type(start_law).__name__}.")
     param = make_parameterization(start_law, fix, tie)
-    xj = {k: jnp.asarray(v) for k, v in x.items()}
-    log_y = jnp.log(jnp.asarray(y))
-    wj = jnp.asarray(w)
-    n_groups = 0 if groups is None else int(groups.max()) + 1
-    density = law_density(
-        param, prior_map, xj, log_y, wj, likelihood=likelihood, df=float(df), noise_scale=float(noise_scale),
-        groups=None if groups is None else jnp.asarray(groups), n_groups=n_groups,
-    )
     # The initial noise scale: a robust (MAD) estimate of the point fit's residual scale.
-    resid = np.asarray(start_law.log_predict(xj) - log_y)
+    # (NumPy and one compiled call here: eager JAX operations each compile a small program.)
+    resid = np.asarray(jax.jit(lambda law: law.log_predict(xj) - log_y)(start_law))
     sigma0 = max(1.4826 * float(np.median(np.abs(resid - np.median(resid)))), 1e-4)
-    init_values = {n: jnp.asarray(move_inside(param.template, n, getattr(start_law, n))) for n in param.free}
-    init_values["sigma"] = jnp.asarray(sigma0)
+    init_values = {n: np.asarray(getattr(start_law, n), dtype=float) for n in param.free}
+    init_values = jax.tree.map(np.asarray, jax.jit(lambda v: {n: move_inside(param.template, n, v[n]) for n in v})(
+        init_values))
+    init_values["sigma"] = np.asarray(sigma0)
     if groups is not None:
-        init_values[RUN_SCALE] = jnp.asarray(sigma0)
-        init_values[RUN_OFFSETS] = jnp.zeros(n_groups)
+        init_values[RUN_SCALE] = np.asarray(sigma0)
+        init_values[RUN_OFFSETS] = np.zeros(n_groups)
 
-    # One compiled program serves the mode search on all runs and on the leave-largest-out
-    # subset (zero weights), and the Laplace draws.
-    # Laplace draws: the approximation's own, or (NUTS) enough for leave-largest-out.
-    n_laplace = chains * samples if method == "laplace" else HOLDOUT_DRAWS
-    laplace = _laplace_program(density, n_laplace)
     key_laplace, key_holdout, key_nuts = jax.random.split(jax.random.PRNGKey(int(seed)), 3)
-    u_init = density.unconstrained(init_values)
+    u_init = jax.jit(density.unconstrained)(init_values)
     clock = time.perf_counter()
     mode = laplace(u_init, key_laplace, wj)
     report(f"posterior mode and Hessian in {time.perf_counter() - clock:.2f} s")
@@ -302,15 +332,11 @@ def infer(
     }
     clock = time.perf_counter()
     if method == "nuts":
-        starts = _chain_starts(density, init, param, mode, chains, key_nuts, init_values)
+        starts = _chain_starts(density, init, param, mode, chains, key_nuts, init_values, u_init)
         # numpyro's own bar is always off: it compiles a different (chunked) sampling loop,
         # and the same seed must give the same draws with and without progress (issue 12.7).
         with report.task(f"NUTS: {chains} chains x ({warmup} warm-up + {samples}) steps"):
-            draws, divergences, steps = _nuts(
-                density, starts, mode, chains=chains, warmup=warmup, samples=samples, key=key_nuts,
-                target_accept=target_accept, dense_mass=dense_mass, chain_method=chain_method,
-                progress_bar=False,
-            )
+            draws, divergences, steps = _nuts(nuts_program, density, starts, mode, key=key_nuts)
         settings["gradient_evaluations"] = steps
     else:
         if not bool(mode.positive_definite):
@@ -376,12 +402,67 @@ def laplace_draws(density, start: dict, key, n: int, **replace):
     return out.draws, out.solved & out.positive_definite
 
 
-def _laplace_program(density, n: int):
-    @jax.jit
+def _laplace_program(density, n: int, executor=None):
+    """[`laplace_core`][] with `n` draws as a compiled function of `(start, key, weights)`;
+    compiled ahead on `executor` (see [`compile_ahead`][]) when one is given."""
+
     def run(start, key, weights):
         return laplace_core(density, start, key, n, weights=weights)
 
-    return run
+    if executor is None:
+        return jax.jit(run)
+    start = _site_shapes(density)
+    key = jax.eval_shape(lambda: jax.random.PRNGKey(0))
+    weights = jax.ShapeDtypeStruct(jnp.shape(density.kwargs["weights"]), jnp.float64)
+    program = compile_ahead(executor, run, start, key, weights)
+    executor.shutdown(wait=False)
+    return program
+
+
+def _ahead_executor():
+    """A one-thread executor for ahead-of-time compilation, or `None` when this process
+    may use a single core only (a background compilation would then compete with the
+    caller instead of overlapping it, e.g. under `taskset -c 0`)."""
+    import concurrent.futures
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    if cores < 2:
+        return None
+    return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="scalinglaws-compile")
+
+
+class compile_ahead:  # noqa: N801 (used like a function)
+    """`compile_ahead(executor, fn, *abstract_args)`: compile `jax.jit(fn)` for arguments
+    of the given shapes and dtypes on `executor`'s thread; calling the result waits for the
+    compilation and runs it. XLA compilation releases the GIL, so on two or more cores it
+    overlaps the caller's own work: `infer` compiles the sampler while it runs the point
+    fit and the mode search. JAX's configuration contexts are per thread, so the thread
+    enters float64 itself.
+    """
+
+    def __init__(self, executor, fn, *abstract_args):
+        def build():
+            with jax.enable_x64(True):
+                return jax.jit(fn).lower(*abstract_args).compile()
+
+        self._future = executor.submit(build)
+
+    def __call__(self, *args):
+        return self._future.result()(*args)
+
+
+def _site_shapes(density) -> dict:
+    """Shapes and dtypes of the unconstrained value of every sampled site (no chain axis)."""
+    kw = density.kwargs
+    values = {n: jax.ShapeDtypeStruct((), jnp.float64) for n in kw["param"].free}
+    values["sigma"] = jax.ShapeDtypeStruct((), jnp.float64)
+    if kw["groups"] is not None:
+        values[RUN_SCALE] = jax.ShapeDtypeStruct((), jnp.float64)
+        values[RUN_OFFSETS] = jax.ShapeDtypeStruct((kw["n_groups"],), jnp.float64)
+    return jax.eval_shape(density.unconstrained, values)
 
 
 def _discrepancy(setting, laplace, u_init, key, density, coordinate, w, groups, *, n_free):
@@ -439,105 +520,216 @@ def _discrepancy(setting, laplace, u_init, key, density, coordinate, w, groups, 
     return info
 
 
-def _chain_starts(density, init, param, mode: _Mode, chains: int, key, init_values) -> dict:
+def _chain_starts(density, init, param, mode: _Mode, chains: int, key, init_values, u_init) -> dict:
     """One distinct unconstrained start per chain (stacked on a leading axis).
 
     Chains start at the point fit's distinct refined optima where the fit records them
     (`FitResult.refined_coefficients`), so that r_hat sees a second mode; the remaining
-    chains start at over-dispersed draws from the Laplace Gaussian.
+    chains start at over-dispersed draws from the Laplace Gaussian. The candidates are
+    mapped to unconstrained space and scored in one compiled call.
     """
     from jax.flatten_util import ravel_pytree
 
-    u_init = density.unconstrained(init_values)
-    flat_init, unravel = ravel_pytree(u_init)
-    flats = []
-    refined = getattr(init, "refined_coefficients", None) if isinstance(init, FitResult) else None
-    if refined is not None:
-        log_lik = _refined_log_likelihood(density, param, refined, float(init_values["sigma"]))
-        seen: list[np.ndarray] = []
-        for i in np.argsort(-log_lik):
-            if not log_lik[i] >= np.max(log_lik) - MODE_GAP:
-                continue
-            values = dict(init_values)
-            try:
-                values.update({n: move_inside(param.template, n, float(np.asarray(refined[n])[i])) for n in param.free})
-            except (KeyError, IndexError, TypeError):
-                break
-            flat = np.asarray(ravel_pytree(density.unconstrained(values))[0])
-            if any(np.allclose(flat, s, rtol=1e-4, atol=1e-6) for s in seen):
-                continue
-            seen.append(flat)
-            flats.append(jnp.asarray(flat))
-            if len(flats) == chains:
-                break
-    usable = bool(mode.positive_definite) and bool(jnp.all(jnp.isfinite(mode.mode)))
-    centre = mode.mode if usable else flat_init
-    if usable:
-        chol = jnp.linalg.cholesky(mode.covariance + 1e-12 * jnp.eye(centre.size))
-    else:
-        chol = 0.1 * jnp.eye(centre.size)
-    need = chains - len(flats)
-    if need > 0:
-        noise = jax.random.normal(jax.random.fold_in(key, 1), (need, centre.size))
-        # The first chain without a refined optimum starts at the mode itself.
-        noise = noise.at[0].set(0.0) if not flats else noise
-        flats.extend(list(centre + OVERDISPERSION * noise @ chol.T))
-    stacked = jnp.stack(flats[:chains])
-    return jax.vmap(unravel)(stacked)
-
-
-def _refined_log_likelihood(density, param, refined, sigma: float) -> np.ndarray:
-    """Log-likelihood of each refined optimum at noise scale `sigma` (no run offsets)."""
     from ._model import pointwise_log_likelihood
 
+    refined = getattr(init, "refined_coefficients", None) if isinstance(init, FitResult) else None
+    if refined is not None and not all(n in refined for n in param.free):
+        refined = None
     kw = density.kwargs
-    out = jax.vmap(
-        lambda values: jnp.sum(kw["weights"] * pointwise_log_likelihood(
-            param.law(values), sigma, kw["x"], kw["log_y"], kw["likelihood"], kw["df"]))
-    )({n: jnp.asarray(refined[n]) for n in param.free})
-    return np.where(np.isfinite(np.asarray(out)), np.asarray(out), -np.inf)
+    sigma = float(init_values["sigma"])
 
+    def candidates(u_init, coefficients):
+        flat_init = ravel_pytree(u_init)[0]
+        if coefficients is None:
+            return flat_init, None, None
 
-def _nuts(density, starts, mode: _Mode, *, chains, warmup, samples, key, target_accept, dense_mass,
-          chain_method, progress_bar):
-    usable = bool(mode.positive_definite) and bool(jnp.all(jnp.isfinite(mode.covariance)))
-    inverse_mass = None
-    if usable:
-        # numpyro ravels the dict of sites in sorted-key order, as ravel_pytree does.
-        inverse_mass = mode.covariance if dense_mass else jnp.diag(mode.covariance)
-    natural, divergences, steps = run_nuts(
-        density, starts, inverse_mass=inverse_mass, chains=chains, warmup=warmup, samples=samples, key=key,
-        target_accept=target_accept, dense_mass=dense_mass, chain_method=chain_method, progress_bar=progress_bar,
+        def one(c):
+            values = {**init_values, **{n: move_inside(param.template, n, c[n]) for n in param.free}}
+            flat = ravel_pytree(density.unconstrained(values))[0]
+            log_lik = jnp.sum(kw["weights"] * pointwise_log_likelihood(
+                param.law(c), sigma, kw["x"], kw["log_y"], kw["likelihood"], kw["df"]))
+            return flat, log_lik
+
+        flats, log_lik = jax.vmap(one)(coefficients)
+        return flat_init, flats, log_lik
+
+    coefficients = None if refined is None else {n: np.asarray(refined[n], dtype=float) for n in param.free}
+    flat_init, flats_all, log_lik = jax.tree.map(
+        lambda a: None if a is None else np.asarray(a), jax.jit(candidates)(u_init, coefficients)
     )
-    draws = {k: np.asarray(natural[k], dtype=np.float64).reshape(chains, samples) for k in density.names}
+    flats: list[np.ndarray] = []
+    if flats_all is not None:
+        log_lik = np.where(np.isfinite(log_lik), log_lik, -np.inf)
+        for i in np.argsort(-log_lik):
+            if not log_lik[i] >= np.max(log_lik) - MODE_GAP or not np.all(np.isfinite(flats_all[i])):
+                continue
+            if any(np.allclose(flats_all[i], f, rtol=1e-4, atol=1e-6) for f in flats):
+                continue
+            flats.append(flats_all[i])
+            if len(flats) == chains:
+                break
+    usable = bool(mode.positive_definite) and bool(np.all(np.isfinite(np.asarray(mode.mode))))
+    centre = np.asarray(mode.mode) if usable else flat_init
+    if usable:
+        chol = np.linalg.cholesky(np.asarray(mode.covariance) + 1e-12 * np.eye(centre.size))
+    else:
+        chol = 0.1 * np.eye(centre.size)
+    need = chains - len(flats)
+    if need > 0:
+        noise = np.asarray(jax.random.normal(jax.random.fold_in(key, 1), (need, centre.size)))
+        # The first chain without a refined optimum starts at the mode itself.
+        if not flats:
+            noise[0] = 0.0
+        flats.extend(list(centre + OVERDISPERSION * noise @ chol.T))
+    stacked = np.stack(flats[:chains])
+    _, unravel = ravel_pytree(u_init)
+    return jax.jit(jax.vmap(unravel))(stacked)
+
+
+def _nuts(program: NutsProgram, density, starts, mode: _Mode, *, key):
+    covariance = np.asarray(mode.covariance)
+    usable = bool(mode.positive_definite) and bool(np.all(np.isfinite(covariance)))
+    whiten = None
+    if usable:
+        # Sample z with u = mode + chol z: in z the posterior is close to N(0, I), so numpyro's
+        # mass-matrix regularisation (shrinkage towards 1e-3 I, which assumes unit scales) is
+        # harmless. In u it is not: on the Chinchilla points some directions have variance
+        # ~1e-8 and the shrunk estimate was 760x too wide there, 86 leapfrog steps per draw.
+        chol = np.linalg.cholesky(covariance + 1e-12 * np.eye(covariance.shape[0]))
+        whiten = (np.asarray(mode.mode), chol)
+    natural, divergences, steps = program(starts, key, whiten)
+    draws = {k: np.asarray(natural[k], dtype=np.float64).reshape(program.chains, program.samples)
+             for k in density.names}
     return draws, divergences, steps
 
 
-def run_nuts(density, starts, *, inverse_mass=None, adapt_mass=True, chains, warmup, samples, key, target_accept, dense_mass,
-             chain_method="vectorized", progress_bar=False):
-    """NUTS (numpyro) on a [`ModelDensity`][] from `starts` (unconstrained, a leading chain
-    axis). Returns `(natural draws of every site (chains, samples, ...), divergences,
-    leapfrog steps of the kept draws)`."""
-    from numpyro.infer import MCMC, NUTS
+def _nuts_chains(batched, shared):
+    """NUTS chains (numpyro's `hmc(algo="NUTS")` kernels, with its windowed adaptation of
+    step size and mass matrix), vectorised over the leading (chain) axis of `batched`, in
+    coordinates `z` with `u = centre + chol z`. Warm-up, sampling and the map back to
+    natural units are one compiled program: `MCMC.run` initialises chains eagerly, op by
+    op, which on the Chinchilla points cost more compilation (about 270 small programs)
+    than the sampler itself."""
+    from jax.flatten_util import ravel_pytree
+    from numpyro.infer.hmc import hmc
 
-    kernel = NUTS(
-        potential_fn=density.potential, target_accept_prob=target_accept, dense_mass=dense_mass,
-        inverse_mass_matrix=inverse_mass, adapt_mass_matrix=adapt_mass,
+    density, o = shared["density"], shared["options"]
+    centre, chol = shared["centre"], shared["chol"]
+
+    def one(u0, key):
+        flat0, unravel = ravel_pytree(u0)
+
+        def to_u(z):
+            return unravel(centre + chol @ z)
+
+        def potential(z):
+            return density.potential(to_u(z))
+
+        z0 = jax.scipy.linalg.solve_triangular(chol, flat0 - centre, lower=True)
+        init_kernel, sample_kernel = hmc(potential_fn=potential, algo="NUTS")
+        state = init_kernel(
+            z0, o["warmup"], adapt_mass_matrix=o["adapt_mass"], dense_mass=o["dense_mass"],
+            target_accept_prob=o["target_accept"], rng_key=key,
+        )
+
+        def step(s, _):
+            s = sample_kernel(s)
+            return s, (density.natural(to_u(s.z)), s.num_steps, s.diverging)
+
+        # One scan over warm-up and sampling (numpyro adapts while `s.i < warmup`): a
+        # second loop would trace and compile the NUTS kernel twice (about 2 s more).
+        out = jax.lax.scan(step, state, None, length=o["warmup"] + o["samples"])[1]
+        return jax.tree.map(lambda a: a[o["warmup"]:], out)
+
+    if o["sequential"]:
+        return jax.lax.map(lambda item: one(*item), (batched["u0"], batched["key"]))
+    return jax.vmap(one)(batched["u0"], batched["key"])
+
+
+class NutsProgram:
+    """NUTS (numpyro's kernels) on a [`ModelDensity`][], compiled once, ahead of use.
+
+    `NutsProgram(density, chains=, warmup=, samples=, ...)` starts compiling at once in a
+    background thread when the process may use more than one core: XLA compilation
+    releases the GIL, so it overlaps whatever the caller does next (in `infer`: the point fit and the mode
+    search; on the 240 Chinchilla points the sampler's compilation is about 4 s of a 2-core
+    CPU's time). Calling it, `program(starts, key, whiten=None)`, waits for the compilation
+    if needed and returns `(natural draws of every site (chains, samples, ...), divergences,
+    leapfrog steps of the kept draws)`.
+
+    `starts`: unconstrained values of every site with a leading chain axis. `whiten=(centre,
+    chol)` samples `z` with `u = centre + chol z` (flat `u` in `ravel_pytree` order), e.g.
+    from a Laplace approximation; the mass matrix is then adapted from the identity in `z`
+    (`None`: `z = u`). Chains are vectorised (`"vectorized"`; with several local devices
+    split across them, compiled at the first call; `"parallel"` is the same) or run one after
+    another (`"sequential"`, less memory).
+    """
+
+    def __init__(self, density, *, chains: int, warmup: int, samples: int, target_accept: float,
+                 dense_mass: bool, adapt_mass: bool = True, chain_method: str = "vectorized", executor=None):
+        from ..sharding import device_count
+
+        self.density, self.chains, self.samples = density, int(chains), int(samples)
+        self.options = {
+            "warmup": int(warmup), "samples": int(samples), "adapt_mass": bool(adapt_mass),
+            "dense_mass": bool(dense_mass), "target_accept": float(target_accept),
+            "sequential": chain_method == "sequential",
+        }
+        self._compiled = None
+        self._one_device = device_count() == 1 or self.options["sequential"]
+        own = executor is None and self._one_device
+        executor = _ahead_executor() if own else executor
+        if self._one_device and executor is not None:
+            self._compiled = compile_ahead(executor, self._program, *self._abstract())
+            if own:
+                executor.shutdown(wait=False)
+
+    def _program(self, starts, keys, centre, chol):
+        shared = {"density": self.density, "centre": centre, "chol": chol, "options": self.options}
+        return _nuts_chains({"u0": starts, "key": keys}, shared)
+
+    def _abstract(self):
+        f64 = jnp.float64
+        values = _site_shapes(self.density)
+        flat = sum(int(np.prod(v.shape, dtype=int)) for v in values.values())
+        starts = {n: jax.ShapeDtypeStruct((self.chains, *v.shape), f64) for n, v in values.items()}
+        keys = jax.eval_shape(lambda: jax.random.split(jax.random.PRNGKey(0), self.chains))
+        return starts, keys, jax.ShapeDtypeStruct((flat,), f64), jax.ShapeDtypeStruct((flat, flat), f64)
+
+    def __call__(self, starts, key, whiten=None):
+        from jax.flatten_util import ravel_pytree
+
+        from ..sharding import sharded_map
+
+        keys = jax.random.split(key, self.chains)
+        size = ravel_pytree(jax.tree.map(lambda v: v[0], starts))[0].size if whiten is None else None
+        centre, chol = (np.zeros(size), np.eye(size)) if whiten is None else whiten
+        starts = jax.tree.map(lambda v: jnp.asarray(v, dtype=jnp.float64), starts)
+        centre, chol = jnp.asarray(centre, dtype=jnp.float64), jnp.asarray(chol, dtype=jnp.float64)
+        if self._compiled is not None:
+            natural, num_steps, diverging = self._compiled(starts, keys, centre, chol)
+        elif self._one_device:
+            natural, num_steps, diverging = jax.jit(self._program)(starts, keys, centre, chol)
+        else:
+            shared = {"density": self.density, "centre": centre, "chol": chol, "options": self.options}
+            natural, num_steps, diverging = sharded_map(_nuts_chains, {"u0": starts, "key": keys}, shared)
+        natural = jax.tree.map(np.asarray, natural)
+        # Leapfrog steps of the kept draws (one gradient each): a machine-independent cost.
+        return natural, int(np.sum(np.asarray(diverging))), int(np.sum(np.asarray(num_steps)))
+
+
+def run_nuts(density, starts, *, whiten=None, adapt_mass=True, chains, warmup, samples, key, target_accept,
+             dense_mass, chain_method="vectorized", progress_bar=False):
+    """NUTS on a [`ModelDensity`][] from `starts` (unconstrained, a leading chain axis); see
+    [`NutsProgram`][]. Returns `(natural draws of every site (chains, samples, ...),
+    divergences, leapfrog steps of the kept draws)`. `progress_bar` is accepted for
+    compatibility and ignored: the draws never depend on it."""
+    del progress_bar
+    program = NutsProgram(
+        density, chains=chains, warmup=warmup, samples=samples, target_accept=target_accept,
+        dense_mass=dense_mass, adapt_mass=adapt_mass, chain_method=chain_method,
     )
-    mcmc = MCMC(
-        kernel, num_warmup=warmup, num_samples=samples, num_chains=chains, chain_method=chain_method,
-        progress_bar=progress_bar,
-    )
-    init = starts if chains > 1 else jax.tree.map(lambda v: v[0], starts)
-    with warnings.catch_warnings():
-        # numpyro warns when there are fewer devices than chains for chain_method="parallel".
-        warnings.simplefilter("ignore", UserWarning)
-        mcmc.run(key, init_params=init, extra_fields=("diverging", "num_steps"))
-    raw = mcmc.get_samples(group_by_chain=True)
-    natural = jax.jit(jax.vmap(jax.vmap(density.natural)))(raw)
-    extra = mcmc.get_extra_fields(group_by_chain=True)
-    # Leapfrog steps of the kept draws (one gradient each): a machine-independent cost.
-    return natural, int(np.sum(np.asarray(extra["diverging"]))), int(np.sum(np.asarray(extra["num_steps"])))
+    return program(starts, key, whiten)
 
 
 # The package's one progress reporter; `_reporter` is the name bootstrap imports.

@@ -23,6 +23,7 @@ approximates and the one the tests check are the same function of the model.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -36,6 +37,13 @@ Likelihood = Literal["student_t", "normal"]
 DEFAULT_NOISE_SCALE = 0.1
 # Default degrees of freedom of the Student-t likelihood (heavy tails, finite variance).
 DEFAULT_DF = 4.0
+# numpyro's effect handlers live on one module-level stack (`numpyro.primitives._PYRO_STACK`),
+# shared by all threads: two threads running a model at once (e.g. `infer` tracing the
+# sampler in its background compilation thread while the caller's thread traces the mode
+# search) would push and pop each other's handlers. Every run of a model here holds this
+# lock; it is held while a model is traced or evaluated eagerly, never while compiled code
+# runs.
+MODEL_LOCK = threading.RLock()
 # Name of the run-level scale and the run offsets' standard-normal site.
 RUN_SCALE = "tau_run"
 RUN_OFFSETS = "z_run"
@@ -112,20 +120,23 @@ class ModelDensity:
         """Unconstrained -> natural values of every sampled site."""
         from numpyro.infer.util import constrain_fn
 
-        return constrain_fn(self.model, (), {**self.kwargs, **replace}, dict(u))
+        with MODEL_LOCK:
+            return constrain_fn(self.model, (), {**self.kwargs, **replace}, dict(u))
 
     def unconstrained(self, values: Mapping[str, Any], **replace) -> dict:
         """Natural -> unconstrained values (every sampled site must be given)."""
         from numpyro.infer.util import unconstrain_fn
 
         values = {k: jnp.asarray(v, dtype=float) for k, v in values.items()}
-        return unconstrain_fn(self.model, (), {**self.kwargs, **replace}, values)
+        with MODEL_LOCK:
+            return unconstrain_fn(self.model, (), {**self.kwargs, **replace}, values)
 
     def log_density(self, u: Mapping[str, Any], **replace):
         """Log posterior density (up to a constant) at unconstrained `u`."""
         from numpyro.infer.util import potential_energy
 
-        value = -potential_energy(self.model, (), {**self.kwargs, **replace}, dict(u))
+        with MODEL_LOCK:
+            value = -potential_energy(self.model, (), {**self.kwargs, **replace}, dict(u))
         return jnp.where(jnp.isfinite(value), value, -jnp.inf)
 
     def potential(self, u: Mapping[str, Any], **replace):

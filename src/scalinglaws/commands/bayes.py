@@ -25,7 +25,8 @@ from ._common import (
 @click.option("--target", default=None, help="Column to fit (default: the law's target, usually loss).")
 @click.option("--method", type=click.Choice(["nuts", "laplace"]), default="nuts", show_default=True)
 @click.option("--chains", type=int, default=4, show_default=True)
-@click.option("--warmup", type=int, default=500, show_default=True)
+@click.option("--warmup", type=int, default=300, show_default=True,
+              help="NUTS warm-up steps per chain (infer's default, DEFAULT_WARMUP).")
 @click.option("--samples", type=int, default=1000, show_default=True, help="Draws per chain.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--likelihood", type=click.Choice(["student_t", "normal"]), default="student_t", show_default=True)
