@@ -10,24 +10,50 @@ The schedule of every run, from the authors' released training scripts
 over the run's `total_steps`, linear warmup of 50 steps, peak = the run's `peak_lr`, final
 learning rate = 0.1 x peak (`--lr-cooldown-end-ratio 0.1`); batch 512 x 2048 tokens.
 
-Protocol (issue 14): for each trained model (run), fit the curve law (Tissue et al. 2024) on
-its checkpoints up to 50% of training and predict its final loss. Four variants of the per-run
-fit are tried on every run (`VARIANTS`: the annealing momentum lambda = 0.999, the package
-default, or 0.99, both within Tissue et al.'s stated range; with or without dropping the
-checkpoints up to step 400, the post-warmup transient) and all are reported. The
-`curve_selected` column uses, for each model size, the variant with the lowest error on the
-runs of all *smaller* sizes (leave-largest-out: their final losses are known, as for the
-Chinchilla baseline); no held-out final loss of the size being scored is used. A further
-column fits one law jointly to all runs of a size (shared coefficients across peak learning
-rates and lengths). Baselines, on the same runs: (1) a per-run power law in steps,
-L = E + A s^-a, fitted on the same checkpoints; (2) the Chinchilla law fitted on the final
-losses of all smaller models. Reported: mean absolute relative error (MARE) of the final
-loss, over runs whose size has smaller models, and again without runs whose first half shows
-a training instability (a rise of the loss between checkpoints; decided on first halves only).
+Protocol (issue 14): for each trained model (run), fit the curve law (Tissue et al. 2024,
+L = L0 + A S1^-alpha - C S2) on its checkpoints up to 50% of training and predict its final
+loss. Reported: mean absolute relative error (MARE) of the final loss, over runs whose size
+has smaller models, and again without runs whose first half shows a training instability (a
+rise of the loss between checkpoints; decided on first halves only). No run is dropped from
+the headline column.
+
+The new methods follow Tissue et al.'s own use of their law: fit it on complete curves of
+the same model and predict another schedule. For a scored run of size N, peak LR eta and T
+steps, its *companions* are the runs of the same size and peak LR (any sweep) with
+total_steps <= T / 2 and a final checkpoint: launched with the scored run, they would have
+finished by the time it is half-way, so their whole curves (final losses included) are
+known at forecast time. The law is fitted jointly to the scored run's first half and the
+companions' complete curves, A, alpha, C shared, one L0 per run (sweeps differ by 0.01-0.03
+nats at equal steps), by `scalinglaws.curves.fit_curves_shared` (variable projection: exact
+in L0, A, C for each alpha, alpha profiled; no failed fits), and predicts with the scored
+run's own L0. A complete cosine identifies C, which a half cosine barely does. Families:
+`shared` (a run without companions gets the same fitter on its own first half, i.e. the
+per-run law); `shared-anylr` (the same, but a run without same-LR companions takes the
+finished shorter runs of its size at any peak LR, T_c <= T / 2); `shared-chrono` (companions
+restricted to sweeps launched no later than the scored run's sweep, whose name starts with
+its launch time: the actual chronology; diagnostic). The headline `all_selected` picks, per
+size, among the per-run (`curve`, `vp run`), `shared` and `shared-anylr` variants by the
+leave-largest-out rule below.
+
+Variants, all reported (`VARIANTS`): the annealing momentum lambda = 0.999 (package default)
+or 0.99, both within Tissue et al.'s stated range; with or without dropping the checkpoints
+up to step 400 (the post-warmup transient) from every run of the fit, each for five fits: the
+package's multi-start `fit_curves` per run (`curve lam=...`), the variable-projection fit per
+run (`vp run`), and the `shared`, `shared-anylr` and `shared-chrono` fits.
+Each `*_selected` column uses, for each model size, the variant of its family with the lowest
+error on the runs of all *smaller* sizes (leave-largest-out: their final losses are known,
+as for the Chinchilla baseline); no held-out final loss of the size being scored is used.
+Diagnostics: one law per size across learning rates and lengths (`curve_joint`); for runs
+flagged unstable, a refit on the checkpoints after the last rise, and the size-level law
+(Chinchilla on smaller models) in place of the run's own curve. Baselines, on the same runs:
+(1) a per-run power law in steps, L = E + A s^-a, fitted on the same checkpoints (the scored
+run's first half); (2) the Chinchilla law fitted on the final losses of all smaller models.
+A stronger diagnostic baseline, `chinchilla_plus_companions`, adds the final losses of the
+scored run's companions (the same extra information the shared fit uses).
 
 Run: `python benchmarks/curve_forecast.py [--quick]` (prints a table and the MAREs; about
-10-20 minutes on 2 cores). To split the work: `--models 12m,17m --save a.csv` in several
-processes, then `--summarize a.csv b.csv`.
+5 minutes on one core; `--fast` skips the slow multi-start fits, about 1 minute). To split
+the work: `--models 12m,17m --save a.csv` in several processes, then `--summarize a.csv b.csv`.
 """
 
 from __future__ import annotations
@@ -41,7 +67,7 @@ import numpy as np
 import pandas as pd
 
 import scalinglaws as sl
-from scalinglaws.curves import Schedule, fit_curves
+from scalinglaws.curves import Schedule, fit_curves, fit_curves_shared
 from scalinglaws.laws import PowerLaw
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "misfitting_li" / "misfitting_normalized.csv"
@@ -100,12 +126,62 @@ def fit_variant(run_train: pd.DataFrame, s: Schedule, rid: str, lam: float, burn
     return float(sl.curves.predict_curve(cf, s, steps=[s.total_steps])["loss"].iloc[0]), cf.converged
 
 
-def select_variants(out: pd.DataFrame, models: list[str]) -> dict[str, str]:
+def shared_name(lam: float, burn: int) -> str:
+    return f"shared lam={lam:g} burn={burn}"
+
+
+def vp_name(lam: float, burn: int) -> str:
+    return f"vp run lam={lam:g} burn={burn}"
+
+
+def chrono_name(lam: float, burn: int) -> str:
+    return f"shared-chrono lam={lam:g} burn={burn}"
+
+
+def after_name(lam: float, burn: int) -> str:
+    return f"after-instability lam={lam:g} burn={burn}"
+
+
+def anylr_name(lam: float, burn: int) -> str:
+    return f"shared-anylr lam={lam:g} burn={burn}"
+
+
+def companions(full: pd.DataFrame, model: str, peak: float | None, total_steps: int, launched_by: str | None = None) -> list[str]:
+    """Runs that would have finished by the time the scored run is half-way: the same model
+    size and peak learning rate (any sweep), total_steps <= 0.5 x the scored run's, with a
+    final checkpoint. Their whole curves (final losses included) are known at forecast time
+    if they were launched with the scored run. With `launched_by` (the scored run's sweep
+    name, which starts with its launch time), only runs of sweeps launched no later than
+    that: the actual chronology of the authors' runs."""
+    first = full.groupby("run").first()
+    pick = first[(first["model"] == model) & (first["total_steps"] <= 0.5 * total_steps)]
+    if peak is not None:
+        pick = pick[pick["peak_lr"] == peak]
+    if launched_by is not None:
+        pick = pick[pick["sweep"].str[:19] <= launched_by[:19]]
+    return sorted(pick.index)
+
+
+def fit_shared(run_train: pd.DataFrame, others: pd.DataFrame, sched: dict, rid: str, lam: float, burn: int) -> float:
+    """Tissue et al.'s law with A, alpha, C shared by the scored run's first half and the
+    complete curves of its `companions`, one offset L0 per run; predicts with the scored
+    run's own offset. With no companions this is the per-run law fitted by the same
+    (variable-projection) fitter. The burn-in drops checkpoints up to step `burn` of every
+    run when at least BURN_MIN_LEFT of the scored run's checkpoints remain."""
+    data = pd.concat([run_train, others], ignore_index=True)[["run", "step", "loss"]]
+    if burn and int((run_train["step"] > burn).sum()) >= BURN_MIN_LEFT:
+        data = data[data["step"] > burn]
+    runs = data["run"].unique()
+    cf = fit_curves_shared(data, schedule={r: sched[r] for r in runs}, lam=lam)
+    return float(cf.predict(sched[rid], run=rid)[0])
+
+
+def select_variants(out: pd.DataFrame, models: list[str], names: list[str] | None = None) -> dict[str, str]:
     """Leave-largest-out selection on training data only: the variant used for a model size
     is the one with the lowest mean error over all runs of strictly *smaller* sizes, whose
     whole curves (final losses included) are known by then -- the same information the
     Chinchilla baseline uses. The smallest size gets the package default (first variant)."""
-    names = [variant_name(*v) for v in VARIANTS]
+    names = names or [variant_name(*v) for v in VARIANTS]
     chosen = {}
     for k, model in enumerate(models):
         smaller = out[out["model"].isin(models[:k])]
@@ -117,8 +193,10 @@ def select_variants(out: pd.DataFrame, models: list[str]) -> dict[str, str]:
     return chosen
 
 
-def main(quick: bool = False, only: list[str] | None = None, save: str | None = None) -> pd.DataFrame:
+def main(quick: bool = False, only: list[str] | None = None, save: str | None = None, fast: bool = False) -> pd.DataFrame:
     frame = load(min_checkpoints_half=6)
+    full = load(min_checkpoints_half=0)
+    sched_all = schedules(full)
     all_final = pd.read_csv(DATA)
     all_final = all_final[all_final["is_final"] == 1]
     sched = schedules(frame)
@@ -134,10 +212,13 @@ def main(quick: bool = False, only: list[str] | None = None, save: str | None = 
         train = part[part["portion_steps_elapsed"] <= 0.5]
         finals = part[part["is_final"] == 1].set_index("run")
         n_model = float(part["N"].iloc[0])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            cf = fit_curves(train, "lr-annealing", schedule={r: sched[r] for r in train["run"].unique()})
+        cf = None
+        if not fast:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cf = fit_curves(train, "lr-annealing", schedule={r: sched[r] for r in train["run"].unique()})
         smaller = all_final[all_final["N"] < n_model]
+        chin_cache = {}
         chin = None
         if smaller["N"].nunique() >= 2:
             with warnings.catch_warnings():
@@ -145,23 +226,54 @@ def main(quick: bool = False, only: list[str] | None = None, save: str | None = 
                 chin = sl.fit("chinchilla", smaller[["N", "D", "loss"]])
         for rid, final in finals.iterrows():
             s = sched[rid]
-            pred_joint = sl.curves.predict_curve(cf, s, steps=[s.total_steps])["loss"].iloc[0]
+            pred_joint = sl.curves.predict_curve(cf, s, steps=[s.total_steps])["loss"].iloc[0] if cf is not None else np.nan
             run_train = train[train["run"] == rid].sort_values("step")
             row = {"model": model, "run": rid, "peak_lr": s.peak, "total_steps": s.total_steps,
                    "n_train": len(run_train), "final": final["loss"], "curve_joint": pred_joint,
                    "unstable": bool(run_train["loss"].diff().max() > UNSTABLE_RISE)}
-            for lam, burn in VARIANTS:
+            for lam, burn in VARIANTS if not fast else []:
                 pred, ok = fit_variant(run_train, s, rid, lam, burn)
                 row[variant_name(lam, burn)] = pred
                 row[f"converged {variant_name(lam, burn)}"] = ok
+            mates = companions(full, model, s.peak, s.total_steps)
+            others = full[full["run"].isin(mates)]
+            early = full[full["run"].isin(companions(full, model, s.peak, s.total_steps, launched_by=rid.split("|")[1]))]
+            # Fallback family: with no same-LR companion, finished shorter runs of the same size at any peak LR.
+            anylr = others if mates else full[full["run"].isin(companions(full, model, None, s.total_steps))]
+            row["n_companions"] = len(mates)
+            row["n_companions_chrono"] = early["run"].nunique()
+            for lam, burn in VARIANTS:
+                row[vp_name(lam, burn)] = fit_shared(run_train, others.iloc[:0], sched_all, rid, lam, burn)
+                row[shared_name(lam, burn)] = fit_shared(run_train, others, sched_all, rid, lam, burn)
+                row[chrono_name(lam, burn)] = fit_shared(run_train, early, sched_all, rid, lam, burn)
+                row[anylr_name(lam, burn)] = fit_shared(run_train, anylr, sched_all, rid, lam, burn)
+                # Runs flagged unstable: refit on the checkpoints after the last rise only.
+                after = np.nan
+                if row["unstable"]:
+                    last = run_train["step"][run_train["loss"].diff() > UNSTABLE_RISE].max()
+                    after = fit_shared(run_train[run_train["step"] > last], others.iloc[:0], sched_all, rid, lam, burn)
+                row[after_name(lam, burn)] = after
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 pw = sl.fit(PowerLaw.template(variable="D"), run_train.assign(D=run_train["step"].astype(float))[["D", "loss"]],
                             starts=64)
             row["power_steps"] = float(pw.law(D=float(s.total_steps)))
             row["chinchilla"] = float(chin.law(N=n_model, D=float(final["D"]))) if chin is not None else np.nan
+            # Stronger diagnostic baseline with the same information as `shared`: Chinchilla on
+            # the final losses of smaller models plus those of the scored run's companions.
+            row["chinchilla_plus_companions"] = row["chinchilla"]
+            if chin is not None and mates:
+                key = tuple(mates)
+                if key not in chin_cache:
+                    extra = all_final[all_final["N"] == n_model].assign(run=lambda d: (
+                        d["model"] + "|" + d["sweep"] + "|" + d["peak_lr"].astype(str) + "|" + d["total_steps"].astype(str)))
+                    extra = extra[extra["run"].isin(mates)].drop_duplicates("run", keep="last")
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        chin_cache[key] = sl.fit("chinchilla", pd.concat([smaller, extra])[["N", "D", "loss"]])
+                row["chinchilla_plus_companions"] = float(chin_cache[key].law(N=n_model, D=float(final["D"])))
             rows.append(row)
-        print(f"{model}: {len(finals)} runs, joint curve law {'converged' if cf.converged else 'DID NOT CONVERGE'}, "
+        print(f"{model}: {len(finals)} runs, joint curve law {'skipped' if cf is None else 'converged' if cf.converged else 'DID NOT CONVERGE'}, "
               f"{time.perf_counter() - clock:.0f} s", flush=True)
     out = pd.DataFrame(rows)
     if save:
@@ -174,28 +286,47 @@ def summarize(out: pd.DataFrame) -> pd.DataFrame:
     sizes = out.groupby("model")["run"].first().index
     n_of = load(min_checkpoints_half=6).groupby("model")["N"].first()
     models = sorted(sizes, key=lambda m: n_of[m])
-    chosen = select_variants(out, models)
-    out["curve_selected"] = [row[chosen[row["model"]]] for _, row in out.iterrows()]
-    names = [variant_name(*v) for v in VARIANTS]
-    columns = ["curve_selected", *names, "curve_joint", "power_steps", "chinchilla"]
+    names = [variant_name(*v) for v in VARIANTS if variant_name(*v) in out]
+    vps, shared, chrono, anylr = ([f(*v) for v in VARIANTS if f(*v) in out]
+                                  for f in (vp_name, shared_name, chrono_name, anylr_name))
+    pools = {"shared_selected": shared, "chrono_selected": chrono, "anylr_selected": anylr, "vp_selected": vps, "curve_selected": names,
+             "all_selected": names + vps + shared + anylr}
+    chosen_by = {}
+    for column, pool in pools.items():
+        if not pool:
+            continue
+        chosen_by[column] = select_variants(out, models, pool)
+        out[column] = [row[chosen_by[column][row["model"]]] for _, row in out.iterrows()]
+    # Diagnostic hybrid (not the headline): runs flagged unstable on their first half are
+    # forecast by the size-level law (Chinchilla on smaller models) instead of their own curve.
+    out["shared_selected_or_chinchilla_if_unstable"] = np.where(out["unstable"], out["chinchilla"], out["shared_selected"])
+    # Diagnostic: unstable runs refitted on their checkpoints after the last rise (same variant).
+    refit = [row[chosen_by["shared_selected"][row["model"]].replace("shared", "after-instability")] for _, row in out.iterrows()]
+    out["shared_selected_refit_after_instability"] = np.where(out["unstable"], refit, out["shared_selected"])
+    columns = ([c for c in pools if c in out] + ["shared_selected_or_chinchilla_if_unstable",
+                                                  "shared_selected_refit_after_instability"] + shared + chrono + anylr + vps
+               + names + ["curve_joint", "power_steps", "chinchilla", "chinchilla_plus_companions"])
     for name in columns:
         out[f"are {name}"] = np.abs(out[name] - out["final"]) / out["final"]
     scored = out[np.isfinite(out["chinchilla"])]
     stable = scored[~scored["unstable"]]
     pd.set_option("display.width", 250)
-    pd.set_option("display.max_columns", 20)
+    pd.set_option("display.max_columns", 40)
     table = scored.groupby("model")[[f"are {c}" for c in columns]].mean().round(4)
     table.columns = [c.removeprefix("are ") for c in table.columns]
-    print(table.to_string())
+    print(table.T.to_string())
     print("\nvariant chosen per size (leave-largest-out on smaller sizes' runs; no held-out loss used):")
     for model in models:
-        print(f"  {model:<16} {chosen[model]}")
+        print(f"  {model:<16} " + "; ".join(f"{k}: {v[model]}" for k, v in chosen_by.items()))
+    with_mates = scored[scored["n_companions"] > 0]
     print(f"\nMARE of the final loss over {len(scored)} runs of {scored['model'].nunique()} sizes with smaller models "
-          f"(and over the {len(stable)} runs without a first-half instability):")
+          f"(and over the {len(stable)} runs without a first-half instability; and over the {len(with_mates)} runs "
+          f"with at least one finished shorter run of the same size and peak LR):")
     for name in columns:
-        print(f"  {name:<26} {scored[f'are {name}'].mean():.4f}   {stable[f'are {name}'].mean():.4f}")
+        print(f"  {name:<42} {scored[f'are {name}'].mean():.4f}   {stable[f'are {name}'].mean():.4f}"
+              f"   {with_mates[f'are {name}'].mean():.4f}")
     for name in names:
-        bad = int((~out[f"converged {name}"]).sum())
+        bad = int((~out[f"converged {name}"].astype(bool)).sum())
         print(f"  {name}: {bad} of {len(out)} per-run fits did not converge")
     print(f"  unstable runs (first-half loss rises > {UNSTABLE_RISE} nats): {list(out.loc[out['unstable'], 'run'])}")
     return out
@@ -231,6 +362,7 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="three model sizes only")
     parser.add_argument("--approaches", action="store_true", help="only Approaches 1-3 on both data sets")
     parser.add_argument("--models", help="comma-separated sizes to run (e.g. 12m,17m), to split the work")
+    parser.add_argument("--fast", action="store_true", help="skip the slow multi-start fits (exploration only)")
     parser.add_argument("--save", help="write the per-run predictions to this CSV")
     parser.add_argument("--summarize", nargs="+", help="only summarise per-run CSVs written by --save")
     args = parser.parse_args()
@@ -239,4 +371,4 @@ if __name__ == "__main__":
     elif args.summarize:
         summarize(pd.concat([pd.read_csv(p) for p in args.summarize], ignore_index=True))
     else:
-        main(args.quick, args.models.split(",") if args.models else None, args.save)
+        main(args.quick, args.models.split(",") if args.models else None, args.save, args.fast)

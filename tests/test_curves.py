@@ -1,6 +1,5 @@
 """Loss-curve laws, schedules and their features (scalinglaws.curves)."""
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -18,7 +17,6 @@ from scalinglaws.curves import (
 )
 from scalinglaws.errors import InputError
 from scalinglaws.laws import LRAnnealing, MultiPower, get_law
-
 
 # ---- schedules --------------------------------------------------------------------------
 
@@ -278,3 +276,104 @@ def test_own_column_names_are_mapped(tissue_fit):
         assert renamed.result.coefficients[name] == pytest.approx(value, rel=1e-9)
     with pytest.raises(InputError, match="iteration"):
         fit_curves(data, schedule=SCHEDULES)  # without the mapping: the error lists the columns
+
+
+# ---- shared schedule coefficients, per-run offsets (Tissue et al. 2024, §4) -------------
+
+
+def _shared_runs(truth, runs, half_of=None, lam=0.99, noise=0.0, seed=0):
+    from scalinglaws.curves import schedule_features
+
+    rng = np.random.default_rng(seed)
+    frames, scheds = [], {}
+    for rid, (total, offset) in runs.items():
+        s = Schedule("cosine", peak=2e-3, total_steps=total, warmup=50, final=2e-4)
+        scheds[rid] = s
+        last = total // 2 if rid == half_of else total
+        steps = np.unique(np.r_[np.arange(100, last + 1, 100), last])
+        f = schedule_features(s.learning_rates(), steps, lam=lam)
+        loss = truth["L0"] + offset + truth["A"] * f["S1"] ** -truth["alpha"] - truth["C"] * f["S2"]
+        frames.append(pd.DataFrame({"run": rid, "step": steps, "loss": loss * np.exp(noise * rng.normal(size=steps.size))}))
+    return pd.concat(frames, ignore_index=True), scheds
+
+
+def test_fit_curves_shared_recovers_coefficients_and_forecasts_half_run():
+    from scalinglaws.curves import fit_curves_shared
+
+    truth = {"L0": 2.5, "A": 0.8, "alpha": 0.4, "C": 0.3}
+    runs = {"short": (1000, 0.02), "mid": (2000, -0.01), "long": (8000, 0.0)}
+    data, scheds = _shared_runs(truth, runs, half_of="long")
+    cf = fit_curves_shared(data, schedule=scheds, lam=0.99)
+    assert cf.A == pytest.approx(0.8, rel=1e-5)
+    assert cf.alpha == pytest.approx(0.4, rel=1e-5)
+    assert cf.C == pytest.approx(0.3, rel=1e-4)
+    assert cf.offsets["short"] - cf.offsets["long"] == pytest.approx(0.02, abs=1e-6)
+    assert cf.offsets["mid"] - cf.offsets["long"] == pytest.approx(-0.01, abs=1e-6)
+    assert not cf.alpha_at_bound
+    # The long run's final loss, never seen: only its first half was fitted.
+    full, _ = _shared_runs(truth, {"long": (8000, 0.0)})
+    expected = full["loss"].iloc[-1]
+    assert cf.predict(scheds["long"], run="long")[0] == pytest.approx(expected, rel=1e-6)
+    assert cf.predict(scheds["long"], offset=cf.offsets["long"])[0] == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(InputError):
+        cf.predict(scheds["long"])
+    with pytest.raises(InputError):
+        cf.predict(scheds["long"], run="nope")
+
+
+def test_fit_curves_shared_keeps_annealing_coefficient_non_negative():
+    from scalinglaws.curves import fit_curves_shared
+
+    # Loss that *rises* with annealing area: the constrained optimum is C = 0 exactly.
+    truth = {"L0": 2.5, "A": 0.8, "alpha": 0.4, "C": -0.2}
+    data, scheds = _shared_runs(truth, {"a": (1000, 0.0), "b": (3000, 0.01)}, noise=1e-3)
+    cf = fit_curves_shared(data, schedule=scheds, lam=0.99)
+    assert cf.C == 0.0 and cf.A >= 0.0
+    with pytest.raises(InputError):
+        fit_curves_shared(data.head(3), schedule=scheds, lam=0.99)
+
+
+def test_cli_predict_gives_bootstrap_intervals_from_a_saved_fit(tmp_path):
+    """`curves fit --bootstrap N --out` saves the replicates' coefficients (data only) and
+    `curves predict` prints the law's bootstrap interval and a new checkpoint's predictive
+    interval, the numbers `predict_curve` gives on the same bootstrap."""
+    import json
+
+    from click.testing import CliRunner
+
+    from scalinglaws.cli import main
+
+    data = _simulate(LRAnnealing(**TRUE), SCHEDULES)
+    columns = {"cos": ("cosine", 2e-4, 0.2), "wsd": ("wsd", 0.0, 0.2), "const": ("constant", 0.0, 0.2)}
+    for run, (kind, final, decay) in columns.items():
+        s = SCHEDULES[run]
+        rows = data["run"] == run
+        data.loc[rows, ["schedule", "peak_lr", "total_steps", "warmup", "final_lr", "decay_fraction"]] = (
+            kind, s.peak, s.total_steps, 100, final, decay)
+    path, out = tmp_path / "curves.csv", tmp_path / "fit.json"
+    data.to_csv(path, index=False)
+    runner = CliRunner()
+    result = runner.invoke(main, ["curves", "fit", str(path), "--bootstrap", "20", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads(out.read_text())
+    assert len(saved["replicates"]["alpha"]) == 20 and saved["residual_sd"] > 0
+    args = ["curves", "predict", "--fit", str(out), "--schedule", "wsd", "--peak", "2e-3", "--steps", "4000",
+            "--warmup", "100", "--decay-fraction", "0.35", "--points", "5", "--json"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert "bootstrap interval" in document["interval"]
+    rows = pd.DataFrame(document["rows"])
+    assert np.all(rows["pred_lower"] <= rows["lower"]) and np.all(rows["lower"] <= rows["loss"])
+    assert np.all(rows["loss"] <= rows["upper"]) and np.all(rows["upper"] <= rows["pred_upper"])
+    # A fit saved without --bootstrap: point prediction, and it says so.
+    plain = tmp_path / "plain.json"
+    assert runner.invoke(main, ["curves", "fit", str(path), "--out", str(plain)]).exit_code == 0
+    result = runner.invoke(main, [*args[:2], "--fit", str(plain), *args[4:]])
+    assert result.exit_code == 0 and "none (point prediction" in json.loads(result.output)["interval"]
+    # Replicates are data, checked like coefficients: a negative exponent is refused.
+    saved["replicates"]["alpha"][0] = -1.0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(saved))
+    result = runner.invoke(main, [*args[:2], "--fit", str(bad), *args[4:]])
+    assert result.exit_code != 0 and "replicate 0" in result.output

@@ -30,24 +30,47 @@ def curves_group() -> None:
     """Loss curves under learning-rate schedules (Tissue et al. 2024; Luo et al. 2025)."""
 
 
-def _load_fit(path):
-    """A curve fit saved by `curves fit --out` (JSON: law name, coefficients, lambda; data only)."""
+def _load_fit(path, *, with_replicates: bool = False):
+    """A curve fit saved by `curves fit --out` (JSON: law name, coefficients, lambda and,
+    after `--bootstrap`, the replicates' coefficients and the residual scatter; data only).
+
+    Returns `(law, lambda)`, or with `with_replicates=True` `(law, lambda, replicates (a
+    batched law or None), residual_sd)`."""
+    import numpy as np
+
     from scalinglaws.laws import resolve_law, validate_coefficients
 
+    source = f"--fit {path!r}"
     try:
         with open(path) as handle:
             document = json.load(handle)
         # A file is data: its law is resolved by registered name, never imported (issue 9).
-        cls, static = resolve_law(str(document["law"]), source=f"--fit {path!r}")
+        cls, static = resolve_law(str(document["law"]), source=source)
         template = cls.template(**static)
-        values = validate_coefficients(cls, document["coefficients"], source=f"--fit {path!r}")
+        values = validate_coefficients(cls, document["coefficients"], source=source)
         lam = float(document["lambda"])
+        boot = document.get("replicates")
+        columns = None
+        if boot is not None:
+            columns = {str(k): np.asarray(v, dtype=float) for k, v in dict(boot).items()}
+            sizes = {c.shape for c in columns.values()}
+            if len(sizes) != 1 or len(next(iter(sizes))) != 1 or next(iter(sizes))[0] < 2:
+                raise ValueError("replicates: expected equally long lists of at least 2 values per coefficient")
+            for i in range(next(iter(sizes))[0]):  # every replicate inside the law's supports
+                validate_coefficients(cls, {k: float(v[i]) for k, v in columns.items()}, source=f"{source} replicate {i}")
+        residual_sd = float(document.get("residual_sd", 0.0))
+        if not (np.isfinite(residual_sd) and residual_sd >= 0):
+            raise ValueError(f"residual_sd={residual_sd!r} is not a non-negative number")
     except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError) as error:
-        raise ValueError(f"--fit {path!r}: not a curve fit written by `scalinglaws curves fit --out` ({error}).") from None
-    unknown = sorted(set(values) - set(template.coefficient_names()))
-    if unknown or set(values) != set(template.coefficient_names()):
-        raise ValueError(f"--fit {path!r}: coefficients {sorted(values)} do not match the law {document['law']!r}.")
-    return template.replace(**values), lam
+        raise ValueError(f"{source}: not a curve fit written by `scalinglaws curves fit --out` ({error}).") from None
+    names = set(template.coefficient_names())
+    if set(values) != names or (columns is not None and set(columns) != names):
+        raise ValueError(f"{source}: coefficients {sorted(values)} do not match the law {document['law']!r}.")
+    law = template.replace(**values)
+    if not with_replicates:
+        return law, lam
+    replicates = None if columns is None else template.replace(**columns)
+    return law, lam, replicates, residual_sd
 
 
 @curves_group.command("fit")
@@ -92,7 +115,16 @@ def fit_command(data, law_name, run, step, lr, lam, query, n_boot, plot_path, ou
     if out:
         from scalinglaws.output import write_text
 
-        write_text(out, json.dumps({k: document[k] for k in ("law", "coefficients", "lambda")}, indent=2), "--out")
+        import numpy as np
+
+        saved = {k: document[k] for k in ("law", "coefficients", "lambda", "residual_sd")}
+        if cf.replicates is not None:
+            # The bootstrap's coefficients, so that `curves predict` can give intervals.
+            saved["replicates"] = {
+                k: [float(v) for v in np.asarray(getattr(cf.replicates, k)).ravel()]
+                for k in cf.law.coefficient_names()
+            }
+        write_text(out, json.dumps(saved, indent=2), "--out")
     if plot_path:
         import matplotlib
 
@@ -116,28 +148,45 @@ def fit_command(data, law_name, run, step, lr, lam, query, n_boot, plot_path, ou
 @_schedule_options
 @click.option("--decay-fraction", type=float, default=0.2, show_default=True, help="WSD: fraction of steps decaying.")
 @click.option("--points", type=int, default=20, show_default=True, help="Checkpoints to print.")
+@click.option("--level", type=float, default=0.9, show_default=True, help="Interval probability (fits saved after --bootstrap).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
-def predict_command(fit_path, kind, peak, total_steps, warmup, final, decay_fraction, points, as_json):
-    """Predict the whole loss curve of a run under a new schedule (point prediction of the law;
-    for bootstrap intervals use the Python API `bootstrap_curves` + `predict_curve`)."""
+def predict_command(fit_path, kind, peak, total_steps, warmup, final, decay_fraction, points, level, as_json):
+    """Predict the whole loss curve of a run under a new schedule. With a fit saved after
+    `curves fit --bootstrap N --out`, each checkpoint also gets the bootstrap interval of the
+    law (`lower`/`upper`, parameter uncertainty from resampling runs) and the predictive
+    interval of a new checkpoint's loss (`pred_lower`/`pred_upper`: plus the checkpoints'
+    scatter); otherwise the law's point prediction only."""
     import numpy as np
 
-    from scalinglaws.curves import Schedule, schedule_features
-    from scalinglaws.precision import in_float64
+    from scalinglaws.curves import Schedule, curve_with_intervals
 
-    law, lam = _load_fit(fit_path)
+    if not 0 < level < 1:
+        raise click.BadParameter(f"{level!r}: expected a probability in (0, 1), e.g. 0.9.", param_hint="--level")
+    law, lam, replicates, residual_sd = _load_fit(fit_path, with_replicates=True)
     sched = Schedule(kind, peak, total_steps, warmup=warmup, final=final, decay_fraction=decay_fraction)
     steps = np.unique(np.linspace(1, total_steps, points).round().astype(int))
-    feats = schedule_features(sched.learning_rates(), steps, lam=lam, n_terms=getattr(law, "n_terms", None))
-    with in_float64():
-        loss = np.asarray(law.predict({k: feats[k] for k in law.inputs}))
-    rows = [{"step": int(s), "lr": float(r), "loss": float(v)} for s, r, v in zip(steps, feats["lr"], loss)]
-    if as_json:
-        print_json({"schedule": kind, "rows": rows, "interval": "none (point prediction)"})
+    frame = curve_with_intervals(
+        law, sched, lam=lam, n_terms=getattr(law, "n_terms", None), replicates=replicates,
+        residual_sd=residual_sd, steps=steps, level=level,
+    )
+    columns = ["step", "lr", "loss"] + (["lower", "upper", "pred_lower", "pred_upper"] if replicates is not None else [])
+    rows = [{c: (int(r[c]) if c == "step" else float(r[c])) for c in columns} for _, r in frame.iterrows()]
+    if replicates is None:
+        interval = "none (point prediction; save the fit after --bootstrap N for intervals)"
     else:
-        click.echo(f"{'step':>8} {'lr':>12} {'loss':>10}")
+        n_rep = int(np.shape(getattr(replicates, law.coefficient_names()[0]))[0])
+        interval = (
+            f"{level:g} bootstrap interval of the law over {n_rep} replicates (lower/upper) and predictive "
+            "interval of a new checkpoint's loss (pred_lower/pred_upper)"
+        )
+    if as_json:
+        print_json({"schedule": kind, "rows": rows, "interval": interval})
+    else:
+        click.echo(f"{'step':>8} {'lr':>12} {'loss':>10}" + ("".join(f" {c:>10}" for c in columns[3:])))
         for row in rows:
-            click.echo(f"{row['step']:>8d} {row['lr']:>12.4g} {row['loss']:>10.5f}")
+            click.echo(f"{row['step']:>8d} {row['lr']:>12.4g} {row['loss']:>10.5f}"
+                       + "".join(f" {row[c]:>10.5f}" for c in columns[3:]))
+        click.echo(f"interval: {interval}")
 
 
 @curves_group.command("schedule")

@@ -16,9 +16,11 @@ from ._features import (
 from ._fit import (
     CurveFit as CurveFit,
     bootstrap_curves as bootstrap_curves,
+    curve_with_intervals as curve_with_intervals,
     fit_curves as fit_curves,
     optimize_decay as optimize_decay,
     predict_curve as predict_curve,
 )
+from ._shared import SharedCurveFit as SharedCurveFit, fit_curves_shared as fit_curves_shared
 from ._plot import plot_curves as plot_curves, plot_envelope as plot_envelope
 from ._schedule import SCHEDULE_KINDS as SCHEDULE_KINDS, Schedule as Schedule

@@ -20,7 +20,7 @@ from ..precision import float64
 from ._features import DEFAULT_LAMBDA, curve_features, schedule_features
 from ._schedule import Schedule
 
-__all__ = ["CurveFit", "bootstrap_curves", "fit_curves", "optimize_decay", "predict_curve"]
+__all__ = ["CurveFit", "bootstrap_curves", "curve_with_intervals", "fit_curves", "optimize_decay", "predict_curve"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,14 +197,36 @@ def predict_curve(
     the checkpoints' log-residual scatter, for one new checkpoint's loss). Without a
     bootstrap the interval columns are absent.
     """
+    return curve_with_intervals(
+        curve_fit.law, schedule, lam=curve_fit.lam, n_terms=curve_fit.n_terms, replicates=curve_fit.replicates,
+        residual_sd=curve_fit.residual_sd, steps=steps, covariates=covariates, level=level,
+    )
+
+
+@float64
+def curve_with_intervals(
+    law: AbstractLaw,
+    schedule: Schedule,
+    *,
+    lam: float,
+    n_terms: int | None = None,
+    replicates: AbstractLaw | None = None,
+    residual_sd: float = 0.0,
+    steps: Any = None,
+    covariates: Mapping[str, float] | None = None,
+    level: float = 0.9,
+) -> pd.DataFrame:
+    """[`predict_curve`][] from its parts: a fitted curve `law`, its annealing momentum
+    `lam` (and multi-power bins `n_terms`), optional bootstrap `replicates` (a batched law)
+    and the checkpoints' log-residual scatter `residual_sd` (what `scalinglaws curves
+    predict` reads from a saved fit)."""
     if not isinstance(schedule, Schedule):
         raise InputError(f"schedule=...: expected a scalinglaws.curves.Schedule, got {type(schedule).__name__}.")
     if not 0 < level < 1:
         raise InputError(f"level={level!r}: expected a probability in (0, 1).")
-    law = curve_fit.law
     if steps is None:
         steps = np.unique(np.linspace(1, schedule.total_steps, 200).round().astype(np.int64))
-    feats = schedule_features(schedule.learning_rates(), steps, lam=curve_fit.lam, n_terms=curve_fit.n_terms)
+    feats = schedule_features(schedule.learning_rates(), steps, lam=lam, n_terms=n_terms)
     extra = dict(covariates or {})
     missing = [name for name in law.inputs if name not in feats and name not in extra]
     if missing:
@@ -215,14 +237,14 @@ def predict_curve(
     x = {**feats, **{k: np.full(len(feats["S1"]), float(v)) for k, v in extra.items()}}
     frame = pd.DataFrame({k: feats[k] for k in ("step", "lr", "S1", "S2")})
     frame["loss"] = np.exp(np.asarray(law.log_predict(_inputs(law, x))))
-    if curve_fit.replicates is not None:
-        draws = np.asarray(jax.vmap(lambda one: one.log_predict(_inputs(law, x)))(curve_fit.replicates))
+    if replicates is not None:
+        draws = np.asarray(jax.vmap(lambda one: one.log_predict(_inputs(law, x)))(replicates))
         lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
         frame["lower"] = np.exp(np.nanquantile(draws, lo, axis=0))
         frame["upper"] = np.exp(np.nanquantile(draws, hi, axis=0))
         # A new checkpoint's loss: bootstrap curve plus the residual scatter (normal in log).
         rng = np.random.default_rng(0)
-        noisy = draws + rng.normal(0.0, curve_fit.residual_sd, size=draws.shape)
+        noisy = draws + rng.normal(0.0, residual_sd, size=draws.shape)
         frame["pred_lower"] = np.exp(np.nanquantile(noisy, lo, axis=0))
         frame["pred_upper"] = np.exp(np.nanquantile(noisy, hi, axis=0))
     return frame
