@@ -657,7 +657,9 @@ class NutsProgram:
     if needed and returns `(natural draws of every site (chains, samples, ...), divergences,
     leapfrog steps of the kept draws)`.
 
-    `starts`: unconstrained values of every site with a leading chain axis. `whiten=(centre,
+    `sites`: the unconstrained shape of every sampled site without the chain axis (default:
+    those of `infer`'s model, from the density). `starts`: unconstrained values of every
+    site with a leading chain axis. `whiten=(centre,
     chol)` samples `z` with `u = centre + chol z` (flat `u` in `ravel_pytree` order), e.g.
     from a Laplace approximation; the mass matrix is then adapted from the identity in `z`
     (`None`: `z = u`). Chains are vectorised (`"vectorized"`; with several local devices
@@ -666,10 +668,13 @@ class NutsProgram:
     """
 
     def __init__(self, density, *, chains: int, warmup: int, samples: int, target_accept: float,
-                 dense_mass: bool, adapt_mass: bool = True, chain_method: str = "vectorized", executor=None):
+                 dense_mass: bool, adapt_mass: bool = True, chain_method: str = "vectorized", executor=None,
+                 sites: Mapping[str, jax.ShapeDtypeStruct] | None = None):
         from ..sharding import device_count
 
         self.density, self.chains, self.samples = density, int(chains), int(samples)
+        # Unconstrained shape of every site (no chain axis): `infer`'s model's by default.
+        self.sites = dict(sites) if sites is not None else _site_shapes(density)
         self.options = {
             "warmup": int(warmup), "samples": int(samples), "adapt_mass": bool(adapt_mass),
             "dense_mass": bool(dense_mass), "target_accept": float(target_accept),
@@ -690,7 +695,7 @@ class NutsProgram:
 
     def _abstract(self):
         f64 = jnp.float64
-        values = _site_shapes(self.density)
+        values = self.sites
         flat = sum(int(np.prod(v.shape, dtype=int)) for v in values.values())
         starts = {n: jax.ShapeDtypeStruct((self.chains, *v.shape), f64) for n, v in values.items()}
         keys = jax.eval_shape(lambda: jax.random.split(jax.random.PRNGKey(0), self.chains))
@@ -728,6 +733,7 @@ def run_nuts(density, starts, *, whiten=None, adapt_mass=True, chains, warmup, s
     program = NutsProgram(
         density, chains=chains, warmup=warmup, samples=samples, target_accept=target_accept,
         dense_mass=dense_mass, adapt_mass=adapt_mass, chain_method=chain_method,
+        sites={k: jax.ShapeDtypeStruct(jnp.shape(v)[1:], jnp.float64) for k, v in starts.items()},
     )
     return program(starts, key, whiten)
 
