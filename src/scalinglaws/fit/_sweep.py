@@ -211,7 +211,8 @@ def _screen_batched(batched, shared):
 # batch of many groups), and a group's slowest lane takes ~2.7x its mean. Here a fixed
 # number of slots (one compilation) each runs one lane for up to `SEGMENT` steps per call;
 # finished lanes are replaced by waiting ones between calls. Every lane performs exactly
-# `refine`'s iteration: the preconditioner `P` at its start `u0` (kept in the carry), then
+# `refine`'s iteration: the preconditioner `P` at its start `u0` (computed once per lane,
+# before the pool runs, and passed in with `u0` at every call), then
 # `optimistix.minimise` over `z` from 0 (`optimistix._iterate`: `solver.init`, then
 # `step`/`terminate` until done or `max_steps`); the state is carried, never reset, so the
 # trajectory is the one an uninterrupted solve takes.
@@ -238,42 +239,45 @@ def _terminate_and_result(solver, fn, y, args, state):
     return terminate, optx.RESULTS.where(jnp.all(jnp.isfinite(y)), result, optx.RESULTS.nonfinite)
 
 
-def _init_one(shared, solver, fn, y0, x, log_y, w):
-    """The carry of a lane that has taken 0 steps from `y0` (unconstrained): its
-    preconditioner `P` at `y0` (as `refine` computes it), then `optimistix._iterate`'s
-    `init_carry` at `z = 0`; and the static part of the solver state (never carried)."""
-    o = shared["options"]
-    p = _preconditioner(shared["param"], x, log_y, w, y0, o["loss"], o["delta"])
-    args = (x, log_y, w, y0, p)
-    z0 = jnp.zeros_like(y0)
-    f_struct = jax.ShapeDtypeStruct((), y0.dtype)
+def _init_one(solver, fn, args):
+    """The carry of a lane that has taken 0 steps (`optimistix._iterate`'s `init_carry` at
+    `z = 0`), and the static part of the solver state (never carried)."""
+    z0 = jnp.zeros_like(args[3])
+    f_struct = jax.ShapeDtypeStruct((), z0.dtype)
     state = solver.init(fn, z0, args, {}, f_struct, None, frozenset())
     terminate, result = _terminate_and_result(solver, fn, z0, args, state)
     dynamic, static = eqx.partition(state, eqx.is_array)
-    carry = {"y": z0, "u0": y0, "P": p, "steps": jnp.array(0), "state": dynamic, "terminate": terminate,
-             "result": result}
-    return carry, static
+    return {"y": z0, "steps": jnp.array(0), "state": dynamic, "terminate": terminate, "result": result}, static
 
 
-def _lanes_init_shape(batched, shared):
-    solver, fn = _lane_problem(shared)
-    return jax.vmap(lambda y0, x, log_y, w: _init_one(shared, solver, fn, y0, x, log_y, w)[0])(
+def _lanes_preconditioners(batched, shared):
+    """`refine`'s preconditioner `P` at every lane's start `y0`, on its group's rows:
+    computed once per lane, before the pool runs."""
+    o = shared["options"]
+    return jax.vmap(lambda y0, x, log_y, w: _preconditioner(shared["param"], x, log_y, w, y0, o["loss"], o["delta"]))(
         batched["y0"], batched["x"], batched["log_y"], batched["w"]
     )
 
 
+def _lane_args(batched):
+    return batched["x"], batched["log_y"], batched["w"], batched["y0"], batched["P"]
+
+
+def _lanes_init_shape(batched, shared):
+    solver, fn = _lane_problem(shared)
+    return jax.vmap(lambda *args: _init_one(solver, fn, args)[0])(*_lane_args(batched))
+
+
 def _lanes_run(batched, shared):
-    """Start the `fresh` slots from their `y0` (preconditioner, then `solver.init` at
-    `z = 0`), then up to `SEGMENT` more steps for every slot; returns the carry, whether
-    each lane is finished, and its final outputs (value `u0 + P z`, objective, result,
-    steps) as `refine` gives them."""
+    """Start the `fresh` slots (`solver.init` at `z = 0`), then up to `SEGMENT` more steps
+    for every slot; returns the carry, whether each lane is finished, and its final outputs
+    (value `y0 + P z`, objective, result, steps) as `refine` gives them."""
     solver, fn = _lane_problem(shared)
     max_steps = shared["options"]["max_steps"]
 
-    def one(carry, fresh, y0, x, log_y, w):
-        start, static = _init_one(shared, solver, fn, y0, x, log_y, w)
+    def one(carry, fresh, *args):
+        start, static = _init_one(solver, fn, args)
         carry = jax.tree.map(lambda new, old: jnp.where(fresh, new, old), start, carry)
-        args = (x, log_y, w, carry["u0"], carry["P"])
 
         def running(c):
             return jnp.invert(c["terminate"]) & (c["result"] == optx.RESULTS.successful) & (c["steps"] < max_steps)
@@ -288,8 +292,7 @@ def _lanes_run(batched, shared):
             new_y, new_state, _ = solver.step(fn, c["y"], args, {}, state, frozenset())
             terminate, result = _terminate_and_result(solver, fn, c["y"], args, new_state)
             dynamic, _ = eqx.partition(new_state, eqx.is_array)
-            new = c | {"y": new_y, "steps": c["steps"] + 1, "state": dynamic, "terminate": terminate,
-                       "result": result}
+            new = {"y": new_y, "steps": c["steps"] + 1, "state": dynamic, "terminate": terminate, "result": result}
             return new, k + 1
 
         carry, _ = jax.lax.while_loop(cond, body, (carry, jnp.array(0)))
@@ -300,11 +303,10 @@ def _lanes_run(batched, shared):
             carry["result"],
         )
         z = carry["y"]  # BFGS's postprocess returns y unchanged
-        return carry, done, (carry["u0"] + carry["P"] @ z, fn(z, args)[0], result, carry["steps"])
+        y0, p = args[3], args[4]
+        return carry, done, (y0 + p @ z, fn(z, args)[0], result, carry["steps"])
 
-    return jax.vmap(one)(
-        batched["carry"], batched["fresh"], batched["y0"], batched["x"], batched["log_y"], batched["w"]
-    )
+    return jax.vmap(one)(batched["carry"], batched["fresh"], *_lane_args(batched))
 
 
 def _slot_count(n_lanes: int) -> int:
@@ -323,9 +325,18 @@ def _refine_pool(param, shared_options, arrays, lane_group, y0, slots):
     shared = {"param": param, "options": shared_options}
     take = lambda groups: jax.tree.map(lambda a: a[groups], arrays)  # noqa: E731
 
+    # Each lane's preconditioner, once, in batches of `slots` lanes (one compilation).
+    p = []
+    for lo in range(0, n_lanes, slots):
+        idx = np.minimum(np.arange(lo, lo + slots), n_lanes - 1)
+        p.append(np.asarray(sharded_map(_lanes_preconditioners, {"y0": y0[idx], **take(lane_group[idx])}, shared)))
+    p = np.concatenate(p)[:n_lanes]
+
     slot_lane = np.full(slots, -1)
     # Idle slots hold a finished (terminated) lane, so they take no steps.
-    shape = eqx.filter_eval_shape(_lanes_init_shape, {"y0": y0[:1], **take(lane_group[:1])}, shared)
+    shape = eqx.filter_eval_shape(
+        _lanes_init_shape, {"y0": y0[:1], "P": p[:1], **take(lane_group[:1])}, shared
+    )
     carry = jax.tree.map(lambda a: np.zeros((slots, *a.shape[1:]), a.dtype), shape)
     carry["terminate"] = np.ones(slots, dtype=bool)
     queue = 0
@@ -342,7 +353,8 @@ def _refine_pool(param, shared_options, arrays, lane_group, y0, slots):
             break
         lanes = np.maximum(slot_lane, 0)
         carry, done, final = jax.tree.map(np.asarray, sharded_map(
-            _lanes_run, {"carry": carry, "fresh": fresh, "y0": y0[lanes], **take(lane_group[lanes])}, shared
+            _lanes_run, {"carry": carry, "fresh": fresh, "y0": y0[lanes], "P": p[lanes], **take(lane_group[lanes])},
+            shared,
         ))
         for slot in np.flatnonzero(done & (slot_lane >= 0)):
             out[slot_lane[slot]] = jax.tree.map(lambda a: a[slot], final)
