@@ -363,6 +363,8 @@ def test_cli_predict_gives_bootstrap_intervals_from_a_saved_fit(tmp_path):
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)
     assert "bootstrap interval" in document["interval"]
+    bad_level = runner.invoke(main, [*args, "--level", "1.5"])
+    assert bad_level.exit_code == 2 and "--level" in bad_level.output
     rows = pd.DataFrame(document["rows"])
     assert np.all(rows["pred_lower"] <= rows["lower"]) and np.all(rows["lower"] <= rows["loss"])
     assert np.all(rows["loss"] <= rows["upper"]) and np.all(rows["upper"] <= rows["pred_upper"])
