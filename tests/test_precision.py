@@ -113,3 +113,29 @@ def test_law_evaluation_is_float64_for_a_float32_caller():
     assert got["x64"] is False
     assert got["dtype"] == "float64"
     assert got["excess"] == pytest.approx(1e-9, rel=1e-6)
+
+
+def test_log_sum_exp_matches_nested_logaddexp():
+    """`log_sum_exp` (the laws' sum of power-law terms) equals nested `jnp.logaddexp` in
+    value and gradient, including infinite terms."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from scalinglaws.laws import log_sum_exp
+
+    rng = np.random.default_rng(0)
+    with jax.enable_x64(True):
+        a, b, c = (jnp.asarray(rng.normal(0, 30, 1000)) for _ in range(3))
+        np.testing.assert_allclose(log_sum_exp(a, b, c), jnp.logaddexp(jnp.logaddexp(a, b), c), rtol=1e-14, atol=1e-14)
+        grad = jax.grad(lambda t: jnp.sum(log_sum_exp(*t)))((a, b, c))
+        expected = jax.grad(lambda t: jnp.sum(jnp.logaddexp(jnp.logaddexp(t[0], t[1]), t[2])))((a, b, c))
+        for g, e in zip(grad, expected, strict=True):
+            np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-300)
+        inf = jnp.inf
+        assert float(log_sum_exp(-inf, -inf)) == -inf
+        assert float(log_sum_exp(inf, 0.0)) == inf
+        assert float(log_sum_exp(-inf, 2.0)) == 2.0
+        broadcast = log_sum_exp(1.0, 2.0, 0.5 * jnp.ones(3))  # scalars broadcast against arrays
+        assert broadcast.shape == (3,)
+        np.testing.assert_allclose(broadcast, float(jnp.logaddexp(jnp.logaddexp(1.0, 2.0), 0.5)), rtol=1e-15)

@@ -37,7 +37,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["BATCH_AXIS", "batch_mesh", "device_count", "pad_batch", "padded_size", "shard_batch", "sharded_map"]
+__all__ = [
+    "BATCH_AXIS", "batch_mesh", "device_count", "lower_batched", "pad_batch", "padded_size", "shard_batch", "sharded_map",
+]
 
 BATCH_AXIS = "batch"
 
@@ -106,6 +108,10 @@ def _run(fn, batched, shared):
     return jax.lax.with_sharding_constraint(out, NamedSharding(mesh, PartitionSpec(BATCH_AXIS)))
 
 
+def _array(leaf):
+    return leaf if isinstance(leaf, np.ndarray | jax.Array) else jnp.asarray(leaf)
+
+
 def sharded_map(fn: Callable[[Any, Any], _T], batched: Any, shared: Any = None) -> _T:
     """Run `fn(batched, shared)` with the batch split across the local devices.
 
@@ -126,7 +132,20 @@ def sharded_map(fn: Callable[[Any, Any], _T], batched: Any, shared: Any = None) 
     """
     n = int(jax.tree.leaves(batched)[0].shape[0])
     if device_count() == 1:
-        return _run(fn, jax.tree.map(jnp.asarray, batched), shared)
+        # NumPy arrays go to the compiled call as they are (`jnp.asarray` on each leaf would be
+        # an eager dispatch: a sweep's BFGS pool passes ~20 leaves per call, 0.1 ms each).
+        return _run(fn, jax.tree.map(_array, batched), shared)
     size = padded_size(n)
     out = _run(fn, shard_batch(pad_batch(batched, size)), shared)
     return jax.tree.map(lambda leaf: leaf[:n], out) if size != n else out
+
+
+def lower_batched(fn: Callable[[Any, Any], Any], batched: Any, shared: Any = None):
+    """The program [`sharded_map`][] runs for `fn` on arguments shaped like `batched`
+    (their values are not used), lowered but neither compiled nor run, for compiling ahead
+    (`scalinglaws._ahead.compile_ahead`). Calling the compiled result with
+    `(fn, batched, shared)` gives `sharded_map(fn, batched, shared)`, bit for bit: it is
+    the same lowering. One device only: with several, `sharded_map` places the batch first."""
+    if device_count() != 1:
+        raise ValueError("lower_batched: only with one local device; use sharded_map.")
+    return _run.lower(fn, jax.tree.map(_array, batched), shared)

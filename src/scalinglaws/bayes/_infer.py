@@ -26,7 +26,6 @@ the user's own runs (Choshen et al. 2024); see [`Posterior.forecast`][].
 from __future__ import annotations
 
 import importlib
-import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -36,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._ahead import ahead_executor as _ahead_executor, compile_ahead
 from ..errors import IdentifiabilityError, InputError
 from ..fit import FitResult, fit, make_parameterization, move_inside, prepare_problem
 from ..laws import AbstractLaw
@@ -414,44 +414,9 @@ def _laplace_program(density, n: int, executor=None):
     start = _site_shapes(density)
     key = jax.eval_shape(lambda: jax.random.PRNGKey(0))
     weights = jax.ShapeDtypeStruct(jnp.shape(density.kwargs["weights"]), jnp.float64)
-    program = compile_ahead(executor, run, start, key, weights)
+    program = compile_ahead(executor, lambda: jax.jit(run).lower(start, key, weights))
     executor.shutdown(wait=False)
     return program
-
-
-def _ahead_executor():
-    """A one-thread executor for ahead-of-time compilation, or `None` when this process
-    may use a single core only (a background compilation would then compete with the
-    caller instead of overlapping it, e.g. under `taskset -c 0`)."""
-    import concurrent.futures
-
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    if cores < 2:
-        return None
-    return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="scalinglaws-compile")
-
-
-class compile_ahead:  # noqa: N801 (used like a function)
-    """`compile_ahead(executor, fn, *abstract_args)`: compile `jax.jit(fn)` for arguments
-    of the given shapes and dtypes on `executor`'s thread; calling the result waits for the
-    compilation and runs it. XLA compilation releases the GIL, so on two or more cores it
-    overlaps the caller's own work: `infer` compiles the sampler while it runs the point
-    fit and the mode search. JAX's configuration contexts are per thread, so the thread
-    enters float64 itself.
-    """
-
-    def __init__(self, executor, fn, *abstract_args):
-        def build():
-            with jax.enable_x64(True):
-                return jax.jit(fn).lower(*abstract_args).compile()
-
-        self._future = executor.submit(build)
-
-    def __call__(self, *args):
-        return self._future.result()(*args)
 
 
 def _site_shapes(density) -> dict:
@@ -685,7 +650,7 @@ class NutsProgram:
         own = executor is None and self._one_device
         executor = _ahead_executor() if own else executor
         if self._one_device and executor is not None:
-            self._compiled = compile_ahead(executor, self._program, *self._abstract())
+            self._compiled = compile_ahead(executor, lambda: jax.jit(self._program).lower(*self._abstract()))
             if own:
                 executor.shutdown(wait=False)
 

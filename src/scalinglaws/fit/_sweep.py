@@ -33,12 +33,13 @@ import numpy as np
 import optimistix as optx
 import pandas as pd
 
+from .._ahead import ahead_executor, compile_ahead
 from ..data import load_runs
 from ..errors import ConvergenceWarning, IdentifiabilityError, InputError
 from ..laws import AbstractLaw, get_law
 from ..precision import float64
-from ..sharding import pad_batch, padded_size, sharded_map
-from ._fit import _assemble, _preconditioner, _reporter, _select, agreement, screen
+from ..sharding import device_count, lower_batched, pad_batch, padded_size, sharded_map
+from ._fit import _assemble, _preconditioner, _reporter, agreement, screen, select_batch
 from ._objective import LossKind, objective
 from ._problem import prepare_problem
 from ._result import FitResult
@@ -189,17 +190,13 @@ def _law_label(law: AbstractLaw) -> str:
 
 
 def _screen_batched(batched, shared):
-    """Screen every start and pick the `k` best after `offset`, for each group of the batch
-    (the first half of `fit`'s round). Module-level so one compilation serves every chunk."""
+    """Screen every start for each group of the batch (the first half of `fit`'s round; the
+    `k` best after `offset` are then picked on the host, by `select_batch`). Module-level so
+    one compilation serves every chunk."""
     param, starts, o = shared["param"], shared["starts"], shared["options"]
-
-    def one(x, log_y, w):
-        screened = screen(param, x, log_y, w, starts, o["loss"], o["delta"])
-        chosen = _select(screened, o["k"], shared["offset"])
-        u0 = param.unconstrained({n: v[chosen] for n, v in starts.items()})
-        return screened, chosen, u0
-
-    return jax.vmap(one)(batched["x"], batched["log_y"], batched["w"])
+    return jax.vmap(lambda x, log_y, w: screen(param, x, log_y, w, starts, o["loss"], o["delta"]))(
+        batched["x"], batched["log_y"], batched["w"]
+    )
 
 
 # ---- refinement: a pool of BFGS lanes, refilled as lanes finish ---------------------------
@@ -250,13 +247,16 @@ def _init_one(solver, fn, args):
     return {"y": z0, "steps": jnp.array(0), "state": dynamic, "terminate": terminate, "result": result}, static
 
 
-def _lanes_preconditioners(batched, shared):
-    """`refine`'s preconditioner `P` at every lane's start `y0`, on its group's rows:
-    computed once per lane, before the pool runs."""
-    o = shared["options"]
-    return jax.vmap(lambda y0, x, log_y, w: _preconditioner(shared["param"], x, log_y, w, y0, o["loss"], o["delta"]))(
-        batched["y0"], batched["x"], batched["log_y"], batched["w"]
+def _lanes_starts(batched, shared):
+    """Every lane's start `y0` (its chosen grid point, unconstrained, as `fit`'s round
+    computes it) and `refine`'s preconditioner `P` there, on its group's rows: computed once
+    per lane, before the pool runs."""
+    o, param = shared["options"], shared["param"]
+    y0 = param.unconstrained(batched["start"])
+    p = jax.vmap(lambda y0, x, log_y, w: _preconditioner(param, x, log_y, w, y0, o["loss"], o["delta"]))(
+        y0, batched["x"], batched["log_y"], batched["w"]
     )
+    return y0, p
 
 
 def _lane_args(batched):
@@ -309,36 +309,90 @@ def _lanes_run(batched, shared):
     return jax.vmap(one)(batched["carry"], batched["fresh"], *_lane_args(batched))
 
 
+def _idle_carry(shared, one_lane, slots: int):
+    """A carry of `slots` idle slots: each holds a finished (terminated) lane, so it takes
+    no steps. `one_lane`: `_lanes_run`'s inputs for one lane (only their shapes matter)."""
+    shape = eqx.filter_eval_shape(_lanes_init_shape, one_lane, shared)
+    carry = jax.tree.map(lambda a: np.zeros((slots, *a.shape[1:]), a.dtype), shape)
+    carry["terminate"] = np.ones(slots, dtype=bool)
+    return carry
+
+
 def _slot_count(n_lanes: int) -> int:
     return padded_size(min(MAX_SLOTS, 1 << int(np.ceil(np.log2(max(n_lanes, 1))))))
 
 
-def _refine_pool(param, shared_options, arrays, lane_group, y0, slots):
-    """Preconditioned BFGS (as `refine`) from every lane's `y0` (unconstrained), on its
-    group's padded rows, in `slots` slots (a fixed count per bucket: later rounds, with few
-    lanes, reuse the compilation).
+class _PoolPrograms:
+    """A bucket's two BFGS-pool programs, `_lanes_starts` and `_lanes_run`, each called
+    as `sharded_map` calls it (`slots` lanes on the bucket's rows).
+
+    With one device, `compile_on(executor)` compiles both on a background thread
+    (`ahead_executor`) while this thread works: a sweep screens every bucket while the first
+    bucket's pool compiles, then compiles each next bucket's pool while it refines the
+    current one. Why: a pool is a `while_loop`, whose body XLA runs on one core, so during
+    refinement a second core is idle, and each bucket's pool costs about 1 s of tracing and
+    compiling; screening uses both cores, so only the first pool compiles beside it. The
+    programs are compiled from `sharded_map`'s own lowering (`lower_batched`), so results
+    are bit for bit those of compiling at the call."""
+
+    def __init__(self, param, options, arrays, start, slots: int):
+        self.shared = {"param": param, "options": options}
+        self._example = (arrays, start, slots)
+        self._starts = self._run = None
+
+    def compile_on(self, executor) -> None:
+        if executor is None or device_count() != 1:
+            return
+        arrays, start, slots = self._example
+        lanes = np.zeros(slots, dtype=np.int64)
+        rows = jax.tree.map(lambda a: a[lanes], arrays)
+        example = {"start": {n: v[lanes] for n, v in start.items()}, **rows}
+
+        def lower_run():
+            y0, p = (np.zeros(a.shape, a.dtype) for a in eqx.filter_eval_shape(_lanes_starts, example, self.shared))
+            one = {"y0": y0[:1], "P": p[:1], **jax.tree.map(lambda a: a[:1], rows)}
+            carry = _idle_carry(self.shared, one, slots)
+            batched = {"carry": carry, "fresh": np.zeros(slots, dtype=bool), "y0": y0, "P": p, **rows}
+            return lower_batched(_lanes_run, batched, self.shared)
+
+        self._starts = compile_ahead(executor, lambda: lower_batched(_lanes_starts, example, self.shared))
+        self._run = compile_ahead(executor, lower_run)
+
+    def starts(self, batched):
+        if self._starts is None:
+            return sharded_map(_lanes_starts, batched, self.shared)
+        return self._starts(_lanes_starts, batched, self.shared)
+
+    def run(self, batched):
+        if self._run is None:
+            return sharded_map(_lanes_run, batched, self.shared)
+        return self._run(_lanes_run, batched, self.shared)
+
+
+def _refine_pool(programs: _PoolPrograms, arrays, lane_group, start, slots):
+    """Preconditioned BFGS (as `refine`) from every lane's `start` (a mapping of its free
+    coefficients in natural units), on its group's padded rows, in `slots` slots (a fixed
+    count per bucket: later rounds, with few lanes, reuse the compilation).
 
     `arrays`: the bucket's padded `x`, `log_y`, `w` (one row per group); `lane_group[i]`:
-    the bucket row of lane `i`. Returns per lane `(values, objectives, results, steps)`
-    exactly as `fit`'s `refine` does."""
+    the bucket row of lane `i`. Returns every lane's unconstrained start `y0` and
+    `(values, objectives, results, steps)` exactly as `fit`'s `refine` does."""
     n_lanes = len(lane_group)
-    shared = {"param": param, "options": shared_options}
+    shared = programs.shared
     take = lambda groups: jax.tree.map(lambda a: a[groups], arrays)  # noqa: E731
 
-    # Each lane's preconditioner, once, in batches of `slots` lanes (one compilation).
-    p = []
+    # Each lane's start and preconditioner, once, in batches of `slots` lanes (one compilation).
+    y0, p = [], []
     for lo in range(0, n_lanes, slots):
         idx = np.minimum(np.arange(lo, lo + slots), n_lanes - 1)
-        p.append(np.asarray(sharded_map(_lanes_preconditioners, {"y0": y0[idx], **take(lane_group[idx])}, shared)))
-    p = np.concatenate(p)[:n_lanes]
+        batch = {"start": {n: v[idx] for n, v in start.items()}, **take(lane_group[idx])}
+        y0_batch, p_batch = programs.starts(batch)
+        y0.append(np.asarray(y0_batch))
+        p.append(np.asarray(p_batch))
+    y0, p = np.concatenate(y0)[:n_lanes], np.concatenate(p)[:n_lanes]
 
     slot_lane = np.full(slots, -1)
-    # Idle slots hold a finished (terminated) lane, so they take no steps.
-    shape = eqx.filter_eval_shape(
-        _lanes_init_shape, {"y0": y0[:1], "P": p[:1], **take(lane_group[:1])}, shared
-    )
-    carry = jax.tree.map(lambda a: np.zeros((slots, *a.shape[1:]), a.dtype), shape)
-    carry["terminate"] = np.ones(slots, dtype=bool)
+    carry = _idle_carry(shared, {"y0": y0[:1], "P": p[:1], **take(lane_group[:1])}, slots)
     queue = 0
     out = [None] * n_lanes
     while True:
@@ -352,19 +406,39 @@ def _refine_pool(param, shared_options, arrays, lane_group, y0, slots):
         if (slot_lane < 0).all():
             break
         lanes = np.maximum(slot_lane, 0)
-        carry, done, final = jax.tree.map(np.asarray, sharded_map(
-            _lanes_run, {"carry": carry, "fresh": fresh, "y0": y0[lanes], "P": p[lanes], **take(lane_group[lanes])},
-            shared,
+        carry, done, final = jax.tree.map(np.asarray, programs.run(
+            {"carry": carry, "fresh": fresh, "y0": y0[lanes], "P": p[lanes], **take(lane_group[lanes])}
         ))
         for slot in np.flatnonzero(done & (slot_lane >= 0)):
             out[slot_lane[slot]] = jax.tree.map(lambda a: a[slot], final)
             slot_lane[slot] = -1
         carry["terminate"] = np.where(slot_lane < 0, True, carry["terminate"])
-    return jax.tree.map(lambda *leaves: np.stack(leaves), *out)
+    return y0, jax.tree.map(lambda *leaves: np.stack(leaves), *out)
 
 
 _ASSEMBLE_AXES = (None, 0, 0, 0, 0, 0, 0, 0, None, None, None, None)
 _assemble_batched = eqx.filter_jit(eqx.filter_vmap(_assemble, in_axes=_ASSEMBLE_AXES))
+# Groups assembled per call (fewer in small sweeps): a fixed shape, so the call can be
+# compiled before the sweep knows how many groups finish in one round.
+ASSEMBLE_CHUNK = 256
+
+
+def _assemble_inputs(groups, rounds, screened_of) -> tuple:
+    """`_assemble`'s batched inputs for `groups` (which ran the same number of rounds), as
+    NumPy arrays: screened objectives, chosen starts, unconstrained starts, and the refined
+    values, objectives, results and steps of every round, concatenated."""
+
+    def stack(get):
+        return np.stack([np.concatenate([get(p) for p in rounds[g]]) for g in groups])
+
+    refined = tuple(
+        jax.tree.map(
+            lambda *leaves: np.stack(leaves),
+            *[jax.tree.map(lambda *a: np.concatenate(a), *[p[2][i] for p in rounds[g]]) for g in groups],
+        )
+        for i in range(4)
+    )
+    return (np.stack([screened_of[g] for g in groups]), stack(lambda p: p[0]), stack(lambda p: p[1]), *refined)
 
 
 def _bucket(n: int) -> int:
@@ -428,9 +502,10 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     except IdentifiabilityError as error:
         raise IdentifiabilityError(f"by={by!r}: no group can identify the law {label}: {error}") from None
     param, target = problem.param, problem.target
-    inputs = list(problem.x)
+    inputs_of_law = list(problem.x)
     n_free = len(param.free)
-    starts = {n: jnp.asarray(v) for n, v in make_starts(param, options["starts"], options["seed"]).items()}
+    start_values = {n: np.asarray(v) for n, v in make_starts(param, options["starts"], options["seed"]).items()}
+    starts = {n: jnp.asarray(v) for n, v in start_values.items()}
     n_starts = int(next(iter(starts.values())).shape[0])
     k = min(options["n_refine"], n_starts)
     log_y_all = np.log(problem.y)
@@ -444,11 +519,12 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
         idx = order[bounds[g] : bounds[g + 1]]
         if idx.size == 0:
             continue
-        distinct = len(np.unique(np.column_stack([problem.x[c][idx] for c in inputs]), axis=0)) if inputs else 1
+        distinct = (len(np.unique(np.column_stack([problem.x[c][idx] for c in inputs_of_law]), axis=0))
+                    if inputs_of_law else 1)
         if idx.size < n_free:
             skipped.append((name, label, f"{idx.size} rows but {what}"))
         elif distinct < n_free:
-            skipped.append((name, label, f"only {distinct} distinct value(s) of the inputs {inputs} but {what}"))
+            skipped.append((name, label, f"only {distinct} distinct value(s) of the inputs {inputs_of_law} but {what}"))
         elif not (problem.weights[idx] > 0).any():
             skipped.append((name, label, "every row has weight 0"))
         else:
@@ -466,81 +542,95 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     buckets: dict[int, list[int]] = {}
     for g, idx in members.items():
         buckets.setdefault(_bucket(idx.size), []).append(g)
-    for rows, groups in sorted(buckets.items()):
-        arrays = _padded_arrays(groups, members, rows, problem.x, log_y_all, problem.weights)
+    buckets = dict(sorted(buckets.items()))
+    arrays_of = {rows: _padded_arrays(groups, members, rows, problem.x, log_y_all, problem.weights)
+                 for rows, groups in buckets.items()}
+    slots_of = {rows: _slot_count(len(groups) * k) for rows, groups in buckets.items()}
+    programs = {rows: _PoolPrograms(param, lane_options, arrays_of[rows], start_values, slots_of[rows])
+                for rows in buckets}
+    order = list(buckets)
+    # The first bucket's BFGS pool compiles on a background thread while this one screens
+    # every bucket; each next one while this one refines the one before (see `_PoolPrograms`).
+    executor = ahead_executor()
+    programs[order[0]].compile_on(executor)
+    assemble_chunk = padded_size(min(ASSEMBLE_CHUNK, 1 << int(np.ceil(np.log2(len(members))))))
+    assemble_static = (options["loss"], options["delta"], target, np.zeros(1))
+    assemble_ahead = None
+    shared = {"param": param, "starts": starts, "options": {"loss": options["loss"], "delta": options["delta"]}}
+    for rows, groups in buckets.items():
+        clock = time.perf_counter()
         chunk = _chunk_size(len(groups), n_starts, rows, options["chunk"])
+        for lo in range(0, len(groups), chunk):
+            positions = np.arange(lo, min(lo + chunk, len(groups)))
+            batched = pad_batch(jax.tree.map(lambda a: a[positions], arrays_of[rows]), chunk)
+            screened = np.asarray(sharded_map(_screen_batched, batched, shared))[: positions.size]
+            screened_of.update({groups[pos]: screened[j] for j, pos in enumerate(positions)})
+        report(f"{label}: {len(groups)} group(s) of <= {rows} rows: screened {n_starts} starts each in "
+               f"{time.perf_counter() - clock:.2f} s")
+    for position, (rows, groups) in enumerate(buckets.items()):
+        if position + 1 < len(order):
+            programs[order[position + 1]].compile_on(executor)
+        arrays, slots = arrays_of[rows], slots_of[rows]
         pending = list(range(len(groups)))
-        slots = _slot_count(len(groups) * k)
         for round_ in range(options["max_rounds"]):
             offset = round_ * k
             if offset >= n_starts or not pending:
                 break
             k_round = min(k, n_starts - offset)
-            clock = time.perf_counter()
-            shared = {"param": param, "starts": starts, "offset": jnp.asarray(offset),
-                      "options": {"loss": options["loss"], "delta": options["delta"], "k": k_round}}
-            chosen_of, u0_of = {}, {}
-            for lo in range(0, len(pending), chunk):
-                positions = np.asarray(pending[lo : lo + chunk])
-                batched = pad_batch(jax.tree.map(lambda a: a[positions], arrays), chunk)
-                screened, chosen, u0 = jax.tree.map(
-                    lambda a: np.asarray(a)[: positions.size], sharded_map(_screen_batched, batched, shared)
-                )
-                for j, pos in enumerate(positions):
-                    screened_of[groups[pos]] = screened[j]
-                    chosen_of[pos], u0_of[pos] = chosen[j], u0[j]
+            chosen = select_batch(np.stack([screened_of[groups[pos]] for pos in pending]), k_round, offset)
+            chosen_of = dict(zip(pending, chosen, strict=True))
             clock_refine = time.perf_counter()
             lane_group = np.repeat(np.asarray(pending), k_round)
-            y0 = np.concatenate([u0_of[pos] for pos in pending])
-            refined = _refine_pool(param, lane_options, arrays, lane_group, y0, slots)
+            lane_start = {n: v[chosen.reshape(-1)] for n, v in start_values.items()}
+            y0, refined = _refine_pool(programs[rows], arrays, lane_group, lane_start, slots)
             still = []
             for i, pos in enumerate(pending):
-                piece = jax.tree.map(lambda a: a[i * k_round : (i + 1) * k_round], refined)
+                lanes = slice(i * k_round, (i + 1) * k_round)
+                piece = jax.tree.map(lambda a: a[lanes], refined)
                 pieces = rounds[groups[pos]]
-                pieces.append((chosen_of[pos], u0_of[pos], piece))
+                pieces.append((chosen_of[pos], y0[lanes], piece))
                 n_agree, _ = agreement(
                     np.concatenate([p[1] for p in pieces]), np.concatenate([p[2][1] for p in pieces])
                 )
                 if n_agree < 2:
                     still.append(pos)
             report(
-                f"{label}: {len(pending)} group(s) of <= {rows} rows, round {round_ + 1}: screened "
-                f"{n_starts} starts in {clock_refine - clock:.2f} s, refined {k_round} each in "
-                f"{time.perf_counter() - clock_refine:.2f} s"
+                f"{label}: {len(pending)} group(s) of <= {rows} rows, round {round_ + 1}: refined {k_round} "
+                f"each in {time.perf_counter() - clock_refine:.2f} s"
                 + (f"; {len(still)} need another round" if still and round_ + 1 < options["max_rounds"] else "")
             )
             pending = still
+            if assemble_ahead is None and executor is not None and device_count() == 1:
+                # The assembly of groups that finish in one round compiles while later
+                # buckets refine; its example input is this first group, repeated.
+                example = _assemble_inputs([groups[0]] * assemble_chunk, rounds, screened_of)
+                assemble_ahead = compile_ahead(
+                    executor, lambda example=example: _assemble_batched.lower(param, *example, *assemble_static)
+                )
 
-    # Assemble: vectorised over groups that ran the same number of rounds.
+    if executor is not None:
+        executor.shutdown(wait=False)
+
+    # Assemble: vectorised over groups that ran the same number of rounds, in chunks of
+    # `assemble_chunk` groups (one compilation per round count).
     cohorts: dict[int, list[int]] = {}
     for g in members:
         cohorts.setdefault(len(rounds[g]), []).append(g)
     results: dict[int, FitResult] = {}
-    dummy_log_y = jnp.zeros(1)
-    for _, groups in sorted(cohorts.items()):
-        def stack(get, groups=groups):
-            return jnp.asarray(np.stack([np.concatenate([get(p) for p in rounds[g]]) for g in groups]))
-
-        refined = tuple(
-            jax.tree.map(
-                lambda *leaves: jnp.asarray(np.stack(leaves)),
-                *[jax.tree.map(lambda *a: np.concatenate(a), *[p[2][i] for p in rounds[g]]) for g in groups],
-            )
-            for i in range(4)
-        )
-        batch = _assemble_batched(
-            param, jnp.asarray(np.stack([screened_of[g] for g in groups])), stack(lambda p: p[0]),
-            stack(lambda p: p[1]), *refined, options["loss"], options["delta"], target, dummy_log_y,
-        )
-        batch = jax.tree.map(np.asarray, batch)
-        for j, g in enumerate(groups):
-            one = jax.tree.map(lambda a: np.asarray(a[j]), batch)
-            idx = members[g]
-            n_groups = 0 if problem.groups is None else int(np.unique(problem.groups[idx]).size)
-            fingerprint = _fingerprint({c: problem.x[c][idx] for c in inputs} | {target: problem.y[idx]})
-            results[g] = dataclasses.replace(
-                one, n_points=int(idx.size), n_groups=n_groups, data_fingerprint=fingerprint
-            )
+    for n_rounds, groups in sorted(cohorts.items()):
+        program = assemble_ahead if n_rounds == 1 and assemble_ahead is not None else _assemble_batched
+        for lo in range(0, len(groups), assemble_chunk):
+            chunk_groups = groups[lo : lo + assemble_chunk]
+            inputs = pad_batch(_assemble_inputs(chunk_groups, rounds, screened_of), assemble_chunk)
+            batch = jax.tree.map(np.asarray, program(param, *inputs, *assemble_static))
+            for j, g in enumerate(chunk_groups):
+                one = jax.tree.map(lambda a: np.asarray(a[j]), batch)
+                idx = members[g]
+                n_groups = 0 if problem.groups is None else int(np.unique(problem.groups[idx]).size)
+                fingerprint = _fingerprint({c: problem.x[c][idx] for c in inputs_of_law} | {target: problem.y[idx]})
+                results[g] = dataclasses.replace(
+                    one, n_points=int(idx.size), n_groups=n_groups, data_fingerprint=fingerprint
+                )
     fits = [SweepFit(labels[g], label, results[g]) for g in sorted(results)]
     return fits, skipped
 

@@ -8,6 +8,7 @@ from ._base import (
     real as real,
     unit_interval as unit_interval,
 )
+from ._logspace import log_sum_exp as log_sum_exp
 from ._registry import (
     get_law as get_law,
     law_name as law_name,

@@ -74,7 +74,8 @@ class AbstractLaw(eqx.Module):
     A concrete law must define:
 
     - `log_predict(self, x)`: the natural log of the predicted target, computed in log space
-        where that is more accurate (e.g. `logaddexp` for sums of power laws);
+        where that is more accurate (e.g. [`log_sum_exp`][scalinglaws.laws.log_sum_exp] for sums of
+        power laws);
     - `inputs`: names of the covariate columns the law reads (e.g. `("N", "D")`), as a
         `ClassVar` or, when it depends on a static field, a property.
 

@@ -7,6 +7,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ._base import AbstractLaw, coefficient, positive
+from ._logspace import log_sum_exp
 
 
 class Chinchilla(AbstractLaw):
@@ -46,11 +47,4 @@ class Chinchilla(AbstractLaw):
 
     def log_predict(self, x) -> Array:
         log_n, log_d = jnp.log(x["N"]), jnp.log(x["D"])
-        terms = jnp.stack(
-            jnp.broadcast_arrays(
-                jnp.log(self.E),
-                jnp.log(self.A) - self.alpha * log_n,
-                jnp.log(self.B) - self.beta * log_d,
-            )
-        )
-        return jnp.logaddexp(jnp.logaddexp(terms[0], terms[1]), terms[2])
+        return log_sum_exp(jnp.log(self.E), jnp.log(self.A) - self.alpha * log_n, jnp.log(self.B) - self.beta * log_d)

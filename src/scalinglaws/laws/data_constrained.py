@@ -6,6 +6,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ._base import AbstractLaw, coefficient, positive
+from ._logspace import log_sum_exp
 
 __all__ = ["R_D_STAR", "DataConstrained", "effective_tokens", "log_effective_tokens"]
 
@@ -91,9 +92,6 @@ class DataConstrained(AbstractLaw):
 
     def log_predict(self, x) -> Array:
         log_n_eff, log_d_eff = self.effective_params(x), self.effective_data(x)
-        terms = jnp.broadcast_arrays(
-            jnp.log(self.E),
-            jnp.log(self.A) - self.alpha * log_n_eff,
-            jnp.log(self.B) - self.beta * log_d_eff,
+        return log_sum_exp(
+            jnp.log(self.E), jnp.log(self.A) - self.alpha * log_n_eff, jnp.log(self.B) - self.beta * log_d_eff
         )
-        return jnp.logaddexp(jnp.logaddexp(terms[0], terms[1]), terms[2])

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ._base import AbstractLaw, coefficient, positive
+from ._logspace import log_sum_exp
 
 
 class Kaplan(AbstractLaw):
@@ -37,7 +38,7 @@ class Kaplan(AbstractLaw):
         log_n, log_d = jnp.log(x["N"]), jnp.log(x["D"])
         param_term = (self.alpha_N / self.alpha_D) * (jnp.log(self.N_c) - log_n)
         data_term = jnp.log(self.D_c) - log_d
-        return self.alpha_D * jnp.logaddexp(param_term, data_term)
+        return self.alpha_D * log_sum_exp(param_term, data_term)
 
 
 # Kaplan et al. 2020, Table 2 (eq. 1.5): the joint L(N, D) fit.

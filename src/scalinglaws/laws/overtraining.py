@@ -6,6 +6,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ._base import AbstractLaw, coefficient, positive, unit_interval
+from ._logspace import log_sum_exp
 
 
 class Overtraining(AbstractLaw):
@@ -34,8 +35,8 @@ class Overtraining(AbstractLaw):
         log_n, log_d = jnp.log(x["N"]), jnp.log(x["D"])
         log_c = jnp.log(6.0) + log_n + log_d
         log_m = log_d - log_n
-        mixture = jnp.logaddexp(jnp.log(self.a) + self.eta * log_m, jnp.log(self.b) - self.eta * log_m)
-        return jnp.logaddexp(jnp.log(self.E), mixture - self.alpha_C * log_c)
+        mixture = log_sum_exp(jnp.log(self.a) + self.eta * log_m, jnp.log(self.b) - self.eta * log_m)
+        return log_sum_exp(jnp.log(self.E), mixture - self.alpha_C * log_c)
 
 
 class DownstreamError(AbstractLaw):

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ._base import AbstractLaw, coefficient, positive
+from ._logspace import log_sum_exp
 
 
 class ParScale(AbstractLaw):
@@ -31,4 +32,4 @@ class ParScale(AbstractLaw):
     def log_predict(self, x) -> Array:
         log_n = jnp.log(x["N"])
         boost = jnp.log1p(self.k * jnp.log(x["P"]))
-        return jnp.logaddexp(jnp.log(self.E), self.alpha * (jnp.log(self.A) - log_n - boost))
+        return log_sum_exp(jnp.log(self.E), self.alpha * (jnp.log(self.A) - log_n - boost))

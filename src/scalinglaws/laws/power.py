@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ._base import AbstractLaw, coefficient, positive, real
+from ._logspace import log_sum_exp
 
 
 def _check_variable(law: AbstractLaw) -> None:
@@ -46,7 +47,7 @@ class PowerLaw(AbstractLaw):
 
     def log_predict(self, x) -> Array:
         log_x = jnp.log(x[self.variable])
-        return jnp.logaddexp(jnp.log(self.E), jnp.log(self.A) - self.alpha * log_x)
+        return log_sum_exp(jnp.log(self.E), jnp.log(self.A) - self.alpha * log_x)
 
 
 class BrokenPowerLaw(AbstractLaw):
@@ -85,4 +86,4 @@ class BrokenPowerLaw(AbstractLaw):
         log_x = jnp.log(x[self.variable])
         bend = jax.nn.softplus((log_x - jnp.log(self.d1)) / self.f1)
         reducible = jnp.log(self.b) - self.c0 * log_x - self.c1 * self.f1 * bend
-        return jnp.logaddexp(jnp.log(self.a), reducible)
+        return log_sum_exp(jnp.log(self.a), reducible)

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ..errors import InputError
-from ..laws import AbstractLaw, coefficient, positive, real, register_law, resolve_law
+from ..laws import AbstractLaw, coefficient, log_sum_exp, positive, real, register_law, resolve_law
 
 __all__ = [
     "AbstractMixingLaw",
@@ -56,7 +56,7 @@ class AbstractMixingLaw(AbstractLaw):
 
         def log_predict(self, x):
             r = self.proportions(x)
-            return jnp.logaddexp(jnp.log(self.c), jnp.log1p(r) @ self.t)
+            return log_sum_exp(jnp.log(self.c), jnp.log1p(r) @ self.t)
     ```
 
     and `MyLaw.for_domains(["a", "b"])` is a template to fit.
@@ -118,7 +118,7 @@ class DataMixingLaw(AbstractMixingLaw):
 
     def log_predict(self, x) -> Array:
         r = self.proportions(x)
-        return jnp.logaddexp(jnp.log(self.c), r @ self.t)
+        return log_sum_exp(jnp.log(self.c), r @ self.t)
 
     def published_form(self) -> dict[str, Array]:
         r"""Ye et al.'s $(c, k, t)$ with $t$ centred: $k = \exp(\bar t)$, $t - \bar t$."""
@@ -158,7 +158,7 @@ class SqrtMixingLaw(AbstractMixingLaw):
         # sqrt has an infinite derivative at 0; the floor keeps gradients finite for the
         # optimiser without changing any value above 1e-24.
         root = jnp.sqrt(jnp.maximum(r, 1e-24))
-        return jnp.logaddexp(jnp.log(self.c), r @ self.t + root @ self.s)
+        return log_sum_exp(jnp.log(self.c), r @ self.t + root @ self.s)
 
 
 class ScaledMixingLaw(AbstractMixingLaw):
@@ -195,7 +195,7 @@ class ScaledMixingLaw(AbstractMixingLaw):
         r = self.proportions(x)
         root = jnp.sqrt(jnp.maximum(r, 1e-24))
         log_scale = jnp.log(jnp.asarray(x[self.variable], dtype=float) / self.S0)
-        return jnp.logaddexp(jnp.log(self.E), -self.alpha * log_scale + r @ self.t + root @ self.s)
+        return log_sum_exp(jnp.log(self.E), -self.alpha * log_scale + r @ self.t + root @ self.s)
 
 
 _LAWS: dict[str, type[AbstractMixingLaw]] = {
