@@ -231,7 +231,7 @@ def fit_arrays(
     )
     best = jnp.argmin(jnp.where(jnp.isnan(objs), jnp.inf, objs))
     value, obj = _differentiable_optimum(
-        param, x, log_y, weights, values[best], objs[best], loss, delta, max_steps, rtol, atol
+        param, x, log_y, weights, values[best], objs[best], loss, delta, rtol, atol
     )
     values, objs = values.at[best].set(value), objs.at[best].set(obj)
     return _assemble(
@@ -239,21 +239,27 @@ def fit_arrays(
     )
 
 
-def _differentiable_optimum(param, x, log_y, weights, u_best, obj_best, loss, delta, max_steps, rtol, atol):
-    """`(u_best, obj_best)` (a lane's optimum and its objective) with derivatives with respect to the data by implicit
-    differentiation at that optimum: BFGS restarted at `u_best` (already a minimum, so it
-    stops within a step or two) carries optimistix's implicit adjoint. The values are
-    exactly `u_best` and `obj_best`; only their tangents come from the restart."""
+def _differentiable_optimum(param, x, log_y, weights, u_best, obj_best, loss, delta, rtol, atol):
+    """`(u_best, obj_best)` (a lane's optimum and its objective) with derivatives with
+    respect to the data by implicit differentiation at that optimum: BFGS restarted at
+    `u_best` for at most two steps (it is already a minimum, so they barely move it)
+    carries optimistix's implicit adjoint. The values are exactly `u_best` and `obj_best`;
+    only their tangents come from the restart, which costs two objective evaluations (a
+    full `max_steps` would let a non-converged lane, under `vmap`, hold up every other)."""
 
     def fn(u, args):
         return objective(param.law_from_unconstrained(u), *args, loss, delta)
 
     solution = optx.minimise(
         fn, optx.BFGS(rtol=rtol, atol=atol), jax.lax.stop_gradient(u_best), args=(x, log_y, weights),
-        max_steps=max_steps, throw=False,
+        max_steps=2, throw=False,
     ).value
     obj = fn(solution, (x, log_y, weights))
-    attach = lambda exact, traced: jax.lax.stop_gradient(exact) + (traced - jax.lax.stop_gradient(traced))  # noqa: E731
+
+    def attach(exact, traced):  # exactly `exact`, even where the restart is not finite
+        zero = traced - jax.lax.stop_gradient(traced)
+        return jax.lax.stop_gradient(exact) + jnp.where(jnp.isfinite(zero), zero, 0.0)
+
     return attach(u_best, solution), attach(obj_best, obj)
 
 
