@@ -143,7 +143,7 @@ def sharded_map(fn: Callable[[Any, Any], _T], batched: Any, shared: Any = None) 
 def lower_batched(fn: Callable[[Any, Any], Any], batched: Any, shared: Any = None):
     """The program [`sharded_map`][] runs for `fn` on arguments shaped like `batched`
     (their values are not used), lowered but neither compiled nor run, for compiling ahead
-    (`scalinglaws._ahead.compile_ahead`). Calling the compiled result with
+    (`scalinglaws.ahead.compile_ahead`). Calling the compiled result with
     `(fn, batched, shared)` gives `sharded_map(fn, batched, shared)`, bit for bit: it is
     the same lowering. One device only: with several, `sharded_map` places the batch first."""
     if device_count() != 1:

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._ahead import ahead_executor as _ahead_executor, compile_ahead
+from ..ahead import ahead_executor as _ahead_executor, compile_ahead
 from ..errors import IdentifiabilityError, InputError
 from ..fit import FitResult, fit, make_parameterization, move_inside, prepare_problem
 from ..laws import AbstractLaw

@@ -33,7 +33,7 @@ import numpy as np
 import optimistix as optx
 import pandas as pd
 
-from .._ahead import ahead_executor, compile_ahead
+from ..ahead import ahead_executor, compile_ahead
 from ..data import load_runs
 from ..errors import ConvergenceWarning, IdentifiabilityError, InputError
 from ..laws import AbstractLaw, get_law

@@ -1,4 +1,7 @@
-"""Compiling ahead: XLA programs compiled on a background thread while the caller computes."""
+"""Compiling ahead: XLA programs compiled on a background thread while the caller computes.
+
+The one home of this for the package: `infer` (sampler, mode search) and sweeps (BFGS pools,
+assembly) use it."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+
+__all__ = ["ahead_executor", "compile_ahead"]
 
 
 def ahead_executor() -> concurrent.futures.ThreadPoolExecutor | None:
