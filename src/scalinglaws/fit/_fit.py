@@ -211,7 +211,9 @@ def fit_arrays(
     """The array-level fitter: pure JAX, so it works under `jax.jit` and `jax.grad`.
 
     No input validation happens here (use [`fit`][] for that). Gradients of the fitted
-    coefficients with respect to `x`, `y` or `weights` use implicit differentiation.
+    coefficients (`law`) and `objective` with respect to `x`, `y` or `weights` use implicit
+    differentiation at the best refined start; the other starts' results
+    (`refined_law`, `refined_objectives`, ...) carry no derivative.
 
     **Arguments:** `law` a template law; `x` covariates (name -> array); `y` the target
     (positive); `starts` free-coefficient values (name -> array of starts, natural units);
@@ -229,7 +231,7 @@ def fit_arrays(
     screened, chosen, u0, (values, objs, results, steps) = _screen_and_refine(
         param, *data, starts, loss, delta, k=k, offset=0, max_steps=max_steps, rtol=rtol, atol=atol,
     )
-    best = jnp.argmin(jnp.where(jnp.isnan(objs), jnp.inf, objs))
+    best = _best_lane(objs)
     value, obj = _differentiable_optimum(
         param, x, log_y, weights, values[best], objs[best], loss, delta, rtol, atol
     )
@@ -263,9 +265,14 @@ def _differentiable_optimum(param, x, log_y, weights, u_best, obj_best, loss, de
     return attach(u_best, solution), attach(obj_best, obj)
 
 
+def _best_lane(objs: Array) -> Array:
+    """Index of the refined start with the lowest objective (NaN ranked as +inf)."""
+    return jnp.argmin(jnp.where(jnp.isnan(objs), jnp.inf, objs))
+
+
 def _assemble(param, screened, chosen, u0, values, objs, results, steps, loss, delta, target, log_y):
     objs = jnp.where(jnp.isnan(objs), jnp.inf, objs)
-    best = jnp.argmin(objs)
+    best = _best_lane(objs)
     best_obj = objs[best]
     n_agree, n_distinct = agreement(u0, objs, jnp)
     best_result = jax.tree.map(lambda v: v[best], results)

@@ -20,7 +20,9 @@ def log_sum_exp(*log_terms: ArrayLike) -> Array:
     selects, and its gradient more again. This form costs one `exp` per term and one `log`;
     measured on 512 vectorised Chinchilla objectives of 64 runs (float64, CPU) the value and
     gradient take 0.49 us per objective instead of 1.48 us, and screening 4,500 starts 0.37 us
-    per start instead of 0.74 us (same values to the last bit or two).
+    per start instead of 0.74 us (same values to the last bit or two). Why not
+    `jax.nn.logsumexp` over stacked terms: the same formula, but the stack and the reduction
+    over it cost 0.61 us and 0.73 us on the same measurement.
     """
     terms = jnp.broadcast_arrays(*log_terms)
     m = terms[0]
