@@ -22,6 +22,10 @@ linearly to 4,000; the table says so.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -140,6 +144,43 @@ def run_sampler_table(repeats: int) -> None:
               f"{'-' if div is None else div} |")
 
 
+FRESH_INFER = r"""
+import json, sys, time, warnings
+t0 = time.perf_counter()
+import scalinglaws as sl
+from scalinglaws.bayes import infer
+t1 = time.perf_counter()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    post = infer("chinchilla", "chinchilla", query=sys.argv[1])
+t2 = time.perf_counter()
+s = post.summary()
+print(json.dumps({"import_s": t1 - t0, "infer_s": t2 - t1, "divergences": int(post.divergences),
+                  "ess": min(min(v["ess_bulk"], v["ess_tail"]) for v in s.values()),
+                  "bulk_ess": min(v["ess_bulk"] for v in s.values()),
+                  "r_hat": max(v["r_hat"] for v in s.values())}))
+"""
+
+
+def run_fresh_infer(n: int) -> None:
+    """Issue 13's sampler figure: the whole `infer("chinchilla", "chinchilla", query=...)`
+    call with default settings, each in a fresh process (compilation included, the
+    persistent compilation cache off), timed after imports."""
+    print(f"\n## infer defaults, whole call, {n} fresh processes (after imports; compilation included)\n")
+    print("| run | wall (s) | min ESS (bulk/tail) | min bulk ESS | ESS / s | max r_hat | divergences | load |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    env = {**os.environ, "SCALINGLAWS_CACHE_DIR": "off"}
+    for i in range(n):
+        load = os.getloadavg()[0]
+        out = subprocess.run([sys.executable, "-c", FRESH_INFER, QUERY], capture_output=True, text=True, env=env,
+                             check=False)
+        if out.returncode != 0:
+            sys.exit(f"fresh infer failed:\n{out.stderr[-3000:]}")
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"| {i + 1} | {r['infer_s']:.2f} | {r['ess']:.0f} | {r['bulk_ess']:.0f} | {r['ess'] / r['infer_s']:.0f} | "
+              f"{r['r_hat']:.4f} | {r['divergences']} | {load:.1f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=4000, help="bootstrap replicates")
@@ -148,8 +189,10 @@ def main() -> None:
     parser.add_argument("--only-calibration", action="store_true", help="skip the speed comparison")
     parser.add_argument("--only-sampler", action="store_true", help="only the sampler table")
     parser.add_argument("--repeats", type=int, default=1, help="warm repeats per sampler after the first call (fastest reported; 0: first call only)")
+    parser.add_argument("--fresh", type=int, default=3, help="fresh processes timing a whole default infer call (0 to skip)")
     args = parser.parse_args()
     if args.only_sampler:
+        run_fresh_infer(args.fresh)
         run_sampler_table(args.repeats)
         return
     if args.only_calibration:
@@ -212,6 +255,7 @@ def main() -> None:
         cov = [np.mean((f["lo"] <= y) & (y <= f["hi"])) for f in (ours, theirs)]
         print(f"| {level} | {ratio:.2f} | {cov[0]:.2f} | {cov[1]:.2f} |")
     print(f"\ndiscrepancy slope (leave-largest-out): {post.discrepancy_slope:.4f} per decade of compute")
+    run_fresh_infer(args.fresh)
     run_sampler_table(args.repeats)
 
     if args.calibration:

@@ -139,3 +139,13 @@ def test_log_sum_exp_matches_nested_logaddexp():
         broadcast = log_sum_exp(1.0, 2.0, 0.5 * jnp.ones(3))  # scalars broadcast against arrays
         assert broadcast.shape == (3,)
         np.testing.assert_allclose(broadcast, float(jnp.logaddexp(jnp.logaddexp(1.0, 2.0), 0.5)), rtol=1e-15)
+
+
+def test_log_sum_exp_without_terms_says_what_to_pass():
+    import pytest
+
+    from scalinglaws import InputError
+    from scalinglaws.laws import log_sum_exp
+
+    with pytest.raises(InputError, match="log_sum_exp: no terms given; pass the logs of the terms"):
+        log_sum_exp()

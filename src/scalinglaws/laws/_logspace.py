@@ -4,6 +4,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike
 
+from ..errors import InputError
+
 
 def log_sum_exp(*log_terms: ArrayLike) -> Array:
     r"""$\log \sum_i e^{t_i}$ of broadcast arrays $t_i$ (the logs of positive terms, e.g.
@@ -24,6 +26,9 @@ def log_sum_exp(*log_terms: ArrayLike) -> Array:
     `jax.nn.logsumexp` over stacked terms: the same formula, but the stack and the reduction
     over it cost 0.61 us and 0.73 us on the same measurement.
     """
+    if not log_terms:
+        raise InputError("log_sum_exp: no terms given; pass the logs of the terms to sum, e.g. "
+                         "log_sum_exp(jnp.log(E), jnp.log(A) - alpha * jnp.log(N)).")
     terms = jnp.broadcast_arrays(*log_terms)
     m = terms[0]
     for term in terms[1:]:
