@@ -59,7 +59,19 @@ def test_each_group_equals_a_separate_fit(data, grouped, name):
     assert int(one.n_agree) == int(alone.n_agree)
     assert one.n_points == alone.n_points == SIZES[name]
     assert one.data_fingerprint == alone.data_fingerprint
+    assert one.input_ranges == alone.input_ranges and one.ranges  # what forecasts extrapolate from
     assert one.message == alone.message
+
+
+def test_each_group_stores_the_ranges_a_separate_fit_stores():
+    # The compute column `C` is no input of power-n, but forecasts report extrapolation in it.
+    data = table({"a": 12, "b": 20})
+    data["C"] = 6 * data.N * data.D
+    grouped = sl.fit("power-n", data, by="family", starts=50)
+    for name in ("a", "b"):
+        alone = quiet_fit("power-n", data[data.family == name], starts=50)
+        assert grouped[name].input_ranges == alone.input_ranges
+        assert set(grouped[name].ranges) == {"N", "C"}
 
 
 def test_results_leave_as_numpy(grouped):

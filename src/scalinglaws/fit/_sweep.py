@@ -42,7 +42,7 @@ from ..sharding import device_count, lower_batched, pad_batch, padded_size, shar
 from ._fit import _assemble, _preconditioner, _reporter, agreement, screen, select_batch
 from ._objective import LossKind, objective
 from ._problem import prepare_problem
-from ._result import FitResult
+from ._result import FitResult, input_ranges
 from ._starts import make_starts
 
 __all__ = ["HoldoutSweep", "SweepFit", "SweepResult", "holdout_sweep", "sweep"]
@@ -628,6 +628,11 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     for g in members:
         cohorts.setdefault(len(rounds[g]), []).append(g)
     results: dict[int, FitResult] = {}
+    # A group's inputs and `C` column: the ranges a separate `fit` stores (`input_ranges`).
+    ranged = dict(problem.x)
+    if "C" not in ranged and "C" in problem.runs.columns:
+        ranged["C"] = problem.runs["C"]
+    ranged_of = lambda idx: {c: v[idx] for c, v in ranged.items()}  # noqa: E731
     for n_rounds, groups in sorted(cohorts.items()):
         program = assemble_ahead if n_rounds == 1 and assemble_ahead is not None else _assemble_batched
         for lo in range(0, len(groups), assemble_chunk):
@@ -640,7 +645,8 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
                 n_groups = 0 if problem.groups is None else int(np.unique(problem.groups[idx]).size)
                 fingerprint = _fingerprint({c: problem.x[c][idx] for c in inputs_of_law} | {target: problem.y[idx]})
                 results[g] = dataclasses.replace(
-                    one, n_points=int(idx.size), n_groups=n_groups, data_fingerprint=fingerprint
+                    one, n_points=int(idx.size), n_groups=n_groups, data_fingerprint=fingerprint,
+                    input_ranges=input_ranges(ranged_of(idx)),
                 )
     fits = [SweepFit(labels[g], label, results[g]) for g in sorted(results)]
     return fits, skipped
