@@ -623,7 +623,9 @@ class NutsProgram:
     leapfrog steps of the kept draws)`.
 
     `sites`: the unconstrained shape of every sampled site without the chain axis (default:
-    those of `infer`'s model, from the density). `starts`: unconstrained values of every
+    those of `infer`'s model, from the density). `ahead=False` compiles at the first call
+    instead (a caller that calls at once has nothing to overlap the compilation with).
+    `starts`: unconstrained values of every
     site with a leading chain axis. `whiten=(centre,
     chol)` samples `z` with `u = centre + chol z` (flat `u` in `ravel_pytree` order), e.g.
     from a Laplace approximation; the mass matrix is then adapted from the identity in `z`
@@ -634,7 +636,7 @@ class NutsProgram:
 
     def __init__(self, density, *, chains: int, warmup: int, samples: int, target_accept: float,
                  dense_mass: bool, adapt_mass: bool = True, chain_method: str = "vectorized", executor=None,
-                 sites: Mapping[str, jax.ShapeDtypeStruct] | None = None):
+                 sites: Mapping[str, jax.ShapeDtypeStruct] | None = None, ahead: bool = True):
         from ..sharding import device_count
 
         self.density, self.chains, self.samples = density, int(chains), int(samples)
@@ -647,9 +649,9 @@ class NutsProgram:
         }
         self._compiled = None
         self._one_device = device_count() == 1 or self.options["sequential"]
-        own = executor is None and self._one_device
+        own = executor is None and self._one_device and ahead
         executor = _ahead_executor() if own else executor
-        if self._one_device and executor is not None:
+        if self._one_device and ahead and executor is not None:
             self._compiled = compile_ahead(executor, lambda: jax.jit(self._program).lower(*self._abstract()))
             if own:
                 executor.shutdown(wait=False)
@@ -699,6 +701,7 @@ def run_nuts(density, starts, *, whiten=None, adapt_mass=True, chains, warmup, s
         density, chains=chains, warmup=warmup, samples=samples, target_accept=target_accept,
         dense_mass=dense_mass, adapt_mass=adapt_mass, chain_method=chain_method,
         sites={k: jax.ShapeDtypeStruct(jnp.shape(v)[1:], jnp.float64) for k, v in starts.items()},
+        ahead=False,  # called at once: a background compilation would overlap nothing
     )
     return program(starts, key, whiten)
 
