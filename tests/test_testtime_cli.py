@@ -51,9 +51,14 @@ def test_passk_json(folder):
     want = mean_pass_at_k(folder / "attempts.csv", [1, 10], model="big")
     assert [row["k"] for row in document["pass_at_k"]] == [1, 10]
     np.testing.assert_allclose([row["value"] for row in document["pass_at_k"]], want, rtol=1e-15)
-    # Without --model: one row per model and k.
+    table = pd.read_csv(folder / "attempts.csv")
+    assert document["n_problems"] == (table.model == "big").sum()
+    # Without --model: one row per model and k; problems are counted once, not per model.
     result = invoke("testtime", "passk", folder / "attempts.csv", "--k", 5, "--json")
-    assert {row["model"] for row in json.loads(result.output)["pass_at_k"]} == {"big", "small"}
+    document = json.loads(result.output)
+    assert {row["model"] for row in document["pass_at_k"]} == {"big", "small"}
+    assert document["n_problems"] == table.problem.nunique()
+    assert all(row["n_problems"] == (table.model == row["model"]).sum() for row in document["pass_at_k"])
 
 
 def test_fit_predict_and_plan(folder):

@@ -40,15 +40,19 @@ def passk_command(attempts, ks, model, as_json, column_map):
 
     table = load_attempts(attempts, argument="ATTEMPTS", columns=parse_columns(column_map))
     models = [model] if model is not None else table.models
-    rows = []
+    rows, problems = [], set()
     for name in models:
-        values = mean_pass_at_k(table.for_model(name) if name is not None else table, list(ks))
+        subset = table.for_model(name) if name is not None else table
+        problems.update(subset.frame["problem"].tolist())
+        values = mean_pass_at_k(subset, list(ks))
         for k, value in zip(ks, values):
-            entry = {"k": int(k), "value": float(value)}
+            entry = {"k": int(k), "value": float(value), "n_problems": len(subset)}
             if name is not None:
                 entry["model"] = str(name)
             rows.append(entry)
-    document = checked({"pass_at_k": rows, "n_problems": len(table)})
+    # Distinct problems, not rows: three models on the same 1,000 problems are 1,000
+    # problems (each row says how many problems its average is over).
+    document = checked({"pass_at_k": rows, "n_problems": len(problems)})
     if as_json:
         print_json(document)
     else:
