@@ -172,6 +172,46 @@ def test_explicit_chunk_gives_the_same_fits(data, grouped):
         assert float(small_chunks[g].objective) == pytest.approx(float(grouped[g].objective), rel=1e-12)
 
 
+def test_groups_larger_than_a_sheet_are_screened_on_their_own():
+    # Groups of up to SHEET_ROWS rows are screened packed into sheets, larger ones padded
+    # to their size bucket: both give what a separate fit gives.
+    from scalinglaws.fit._sweep import SHEET_ROWS
+
+    data = table({"big": SHEET_ROWS + 88, "small": 30, "tiny": 9})
+    grouped = sl.fit("power-n", data, by="family", starts=60)
+    for name in ("big", "small", "tiny"):
+        alone = quiet_fit("power-n", data[data.family == name], starts=60)
+        assert float(grouped[name].objective) == pytest.approx(float(alone.objective), rel=1e-9)
+        np.testing.assert_allclose(grouped[name].start_objectives, alone.start_objectives, rtol=1e-12)
+        np.testing.assert_array_equal(grouped[name].refined_starts, alone.refined_starts)
+
+
+def test_a_sheet_keeps_a_non_finite_group_to_itself():
+    """A start whose objective is not finite on one group of a sheet is +inf there (as
+    `objective` makes it) and leaves the other groups of the sheet alone."""
+    import jax.numpy as jnp
+
+    from scalinglaws.fit._fit import screen
+    from scalinglaws.fit._parameterization import make_parameterization
+    from scalinglaws.fit._sweep import SHEET_GROUPS, SHEET_ROWS, _screen_sheets, _sheet_arrays
+    from scalinglaws.laws import get_law
+
+    param = make_parameterization(get_law("power-n"), None, None)
+    starts = {"E": jnp.array([1.0, 2.0]), "A": jnp.array([100.0, 1e3]), "alpha": jnp.array([0.2, 0.4])}
+    n = np.geomspace(1e7, 1e10, 12)
+    log_y = np.log(1.7 + 400.0 * n**-0.33)
+    log_y[3] = np.inf  # group 0's fourth row: every start's objective is +inf on group 0
+    members = {0: np.arange(5), 1: np.arange(5, 12)}
+    packed = _sheet_arrays([[0, 1]], members, {"N": n}, log_y, np.ones(12))
+    options = {"loss": "huber", "delta": 1e-3}
+    out = np.asarray(_screen_sheets(packed, {"param": param, "starts": starts, "options": options}))
+    assert out.shape == (1, SHEET_GROUPS, 2) and packed["w"].shape == (1, SHEET_ROWS)
+    assert np.all(out[0, 0] == np.inf)
+    alone = screen(param, {"N": jnp.asarray(n[5:])}, jnp.asarray(log_y[5:]), jnp.ones(7), starts, "huber", 1e-3)
+    np.testing.assert_allclose(out[0, 1], np.asarray(alone), rtol=1e-12)
+    assert np.all(out[0, 2:] == 0)  # unused places of the sheet
+
+
 def test_non_convergence_is_loud_and_named(data):
     with pytest.warns(ConvergenceWarning, match=r"by='family': 4 of 4 fit\(s\) did not converge: 'a' \(power-n\)"):
         result = sl.fit("power-n", data, by="family", starts=50, max_steps=2, max_rounds=1)

@@ -21,6 +21,13 @@ def log_residuals(law, x: dict[str, Array], log_y: Array) -> Array:
     return law.log_predict(x) - log_y
 
 
+def run_losses(law, x, log_y, weights, loss: LossKind, delta: float) -> Array:
+    r"""$w_i\,\rho(\log \hat L_i - \log L_i)$ for every run: the terms [`objective`][]
+    sums (a sweep's screen sums them per group, `scalinglaws.fit.sweep`)."""
+    r = log_residuals(law, x, log_y)
+    return weights * (huber(r, delta) if loss == "huber" else 0.5 * r**2)
+
+
 def objective(law, x, log_y, weights, loss: LossKind, delta: float) -> Array:
     r"""$\sum_i w_i\,\rho(\log \hat L_i - \log L_i)$ with $\rho$ = Huber$_\delta$ or
     $\tfrac12 r^2$ (a *sum*, not a mean, following Epoch AI's convention).
@@ -28,7 +35,5 @@ def objective(law, x, log_y, weights, loss: LossKind, delta: float) -> Array:
     Non-finite values (a coefficient set that overflows) give `+inf`, so they lose every
     comparison instead of poisoning it.
     """
-    r = log_residuals(law, x, log_y)
-    per_run = huber(r, delta) if loss == "huber" else 0.5 * r**2
-    value = jnp.sum(weights * per_run)
+    value = jnp.sum(run_losses(law, x, log_y, weights, loss, delta))
     return jnp.where(jnp.isfinite(value), value, jnp.inf)
