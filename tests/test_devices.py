@@ -30,7 +30,7 @@ SCRIPT = textwrap.dedent(
 
     rng = np.random.default_rng(0)
     frames = []
-    for g, n in enumerate([9, 14, 23, 31, 12]):   # sizes in three padding buckets
+    for g, n in enumerate([9, 14, 23, 31, 12]):   # sizes in two BFGS padding buckets (16, 64)
         N = np.geomspace(1e7, 1e10, n) * np.exp(0.1 * rng.standard_normal(n))
         loss = 1.7 + 400.0 * N ** -0.33
         frames.append(pd.DataFrame({"family": f"f{g}", "N": N, "loss": loss * np.exp(0.01 * rng.standard_normal(n))}))

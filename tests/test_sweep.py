@@ -13,7 +13,7 @@ import scalinglaws as sl
 from scalinglaws import ConvergenceWarning, IdentifiabilityError, InputError
 from scalinglaws.fit import SweepResult, sweep
 
-SIZES = {"a": 7, "b": 14, "c": 23, "d": 40}  # three padding buckets (8, 16, 64)
+SIZES = {"a": 7, "b": 14, "c": 23, "d": 40}  # two BFGS padding buckets (16, 64), one screening sheet
 TRUTH = {"E": 1.7, "A": 400.0, "alpha": 0.33}
 
 

@@ -57,10 +57,12 @@ __all__ = ["HoldoutSweep", "SweepFit", "SweepResult", "holdout_sweep", "sweep"]
 CHUNK_BUDGET = 1 << 21
 # Groups of at most `SHEET_ROWS` rows are screened packed into sheets of `SHEET_ROWS` rows
 # holding up to `SHEET_GROUPS` groups (`_screen_sheets`), not padded to their bucket's size.
+# 64 groups, so that small groups fill a sheet: 1,000 groups of 8-14 rows took 32 sheets
+# (half padding) at 32 groups per sheet and 22 at 64, screened in 1.33 s against 0.95-1.1 s.
 SHEET_ROWS = 512
-SHEET_GROUPS = 32
-# Groups are padded to at least this many rows (see `_bucket`).
-MIN_BUCKET = 8
+SHEET_GROUPS = 64
+# BFGS lanes are padded to at least this many rows (see `_bucket`).
+MIN_BUCKET = 16
 MAX_CHUNK = 256
 
 
@@ -511,22 +513,22 @@ def _assemble_inputs(groups, rounds, screened_of) -> tuple:
 
 
 def _bucket(n: int) -> int:
-    """Padded row count: the next power of two up to 16 rows (at least `MIN_BUCKET`), 64
-    for 17 to 64 rows, then the next multiple of an eighth of the next power of two (at most
+    """Padded row count of a group's BFGS lanes: 16 for up to 16 rows (`MIN_BUCKET`), 64 for
+    17 to 64 rows, then the next multiple of an eighth of the next power of two (at most
     12.5% padding: large groups are few, so fine buckets cost few compilations and save real
-    work).
+    work). (Screening packs groups of up to `SHEET_ROWS` rows into sheets instead.)
 
-    Why no 32-row bucket: from 32 to 64 rows a BFGS lane's cost is its per-step work, not
-    its rows (1,000 simulated Chinchilla data sets: 178 us per lane at 32 rows, 174 us at
-    64), so a separate 32-row bucket saved only screening and cost a compilation: the
-    whole process took 7.8 s with one bucket against 8.4-9.2 s with two. Below 16 rows the
-    rows do count (1,000 groups of 8-14 rows: 4.1 s in 8- and 16-row buckets, 6.5 s at 64)."""
-    power = max(MIN_BUCKET, 1 << int(np.ceil(np.log2(max(n, 1)))))
-    if power <= 16:
-        return power
-    if power <= 64:
+    Why so few buckets: each is a BFGS pool, about 1.2 s of tracing and compiling on a
+    2-core CPU, while a lane's cost is mostly its per-step work, not its rows (512 lanes of
+    32 rows: about 290 us per step, of 64 rows about 315 us). 1,000 simulated Chinchilla
+    data sets: of 20-60 rows, the whole process took 7.8 s with one 64-row bucket against
+    8.4-9.2 s with 32- and 64-row buckets; of 8-14 rows, the grouped call took 6.4-6.6 s in
+    one 16-row bucket, 7.1 s in 8- and 16-row buckets and 7.4-8.2 s at 64 rows."""
+    if n <= MIN_BUCKET:
+        return MIN_BUCKET
+    if n <= 64:
         return 64
-    step = power // 8
+    step = (1 << int(np.ceil(np.log2(n)))) // 8
     return -(-n // step) * step
 
 
@@ -798,7 +800,7 @@ def sweep(
     - `by`: the column whose values define the groups (e.g. `"family"`); `None` fits all
         rows as one group.
     - `chunk`: groups per compiled call when screening: groups of up to 512 rows are
-        packed into sheets of 512 rows holding at most `chunk` groups (default 32); larger
+        packed into sheets of 512 rows holding at most `chunk` groups (default 64); larger
         groups are screened `chunk` at a time (default: as many as keep about 2M (group,
         start, row) evaluations per call, at most 256).
     - every other argument as in [`scalinglaws.fit`][] (applied to every group).
