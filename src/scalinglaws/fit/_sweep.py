@@ -649,8 +649,8 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
             positions = np.arange(lo, min(lo + per_call, len(sheets)))
             batched = pad_batch(jax.tree.map(lambda a: a[positions], packed), per_call)  # noqa: B023
             screened = np.asarray(sharded_map(_screen_sheets, batched, shared))
-            for j, pos in enumerate(positions):
-                screened_of.update({g: screened[j, place] for place, g in enumerate(sheets[pos])})
+            for j, pos in enumerate(positions):  # copies: a view would keep the whole sheet alive
+                screened_of.update({g: screened[j, place].copy() for place, g in enumerate(sheets[pos])})
         report(f"{label}: {len(sizes)} group(s) of <= {SHEET_ROWS} rows in {len(sheets)} sheet(s): screened "
                f"{n_starts} starts each in {time.perf_counter() - clock:.2f} s")
     for rows, groups in buckets.items():
