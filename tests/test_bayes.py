@@ -541,8 +541,11 @@ def test_sampler_compiled_ahead_gives_the_same_draws(point_fit, tiny_nuts, monke
 
     import scalinglaws.bayes._infer as infer_module
 
+    from scalinglaws.bayes import _programs
+
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     monkeypatch.setattr(infer_module, "_ahead_executor", lambda: None)  # compile at the call
+    _programs.clear()  # or the call would reuse `tiny_nuts`'s programs (same data, same settings)
     synchronous = infer(
         "chinchilla", "chinchilla", query=QUERY, init=point_fit, chains=2, warmup=30, samples=30, seed=0, warn=False
     )
@@ -552,3 +555,31 @@ def test_sampler_compiled_ahead_gives_the_same_draws(point_fit, tiny_nuts, monke
     # On one core `tiny_nuts` itself was compiled at the call: the check above is then
     # weaker, so say which case ran.
     print(f"{cores} core(s): compiled ahead = {cores > 1}")
+
+
+def test_a_later_call_on_the_same_data_reuses_the_compiled_sampler(point_fit, tiny_nuts, monkeypatch):
+    """`infer` keeps the sampler and mode search of recent calls (`bayes._programs`): the same
+    data and settings compile nothing and, with the same seed, give the same draws; other
+    data or settings compile their own."""
+    import scalinglaws.bayes._infer as infer_module
+
+    compiled = []  # every program built (compiled ahead or at the call) is wrapped once
+    real = infer_module.Remembered
+
+    def counting(program, key):
+        compiled.append(key)
+        return real(program, key)
+
+    monkeypatch.setattr(infer_module, "Remembered", counting)
+    settings = dict(init=point_fit, chains=2, warmup=30, samples=30, warn=False)
+    again = infer("chinchilla", "chinchilla", query=QUERY, seed=0, **settings)
+    other_seed = infer("chinchilla", "chinchilla", query=QUERY, seed=1, **settings)
+    assert compiled == []
+    for name, values in tiny_nuts.draws.items():
+        np.testing.assert_array_equal(values, again.draws[name])
+    assert not np.array_equal(tiny_nuts.draws["E"], other_seed.draws["E"])
+    longer = infer("chinchilla", "chinchilla", query=QUERY, seed=0, **{**settings, "samples": 31})
+    assert longer.draws["E"].shape == (2, 31)
+    fewer = infer("chinchilla", "chinchilla", query=QUERY + " and N < 5e9", seed=0,
+                  **{**settings, "init": None})
+    assert len(compiled) >= 2 and fewer.draws["E"].shape == (2, 30)  # new sampler (and mode search)

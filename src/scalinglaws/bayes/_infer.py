@@ -44,6 +44,8 @@ from ..progress import reporter
 from ._model import DEFAULT_DF, DEFAULT_NOISE_SCALE, RUN_OFFSETS, RUN_SCALE, Likelihood, law_density
 from ._posterior import Posterior, scale_coordinate
 from ._priors import describe_prior, resolve_priors
+from ._programs import Remembered, program_key
+from ._programs import cached as cached_program
 
 # Default NUTS settings, measured on the 240 Chinchilla points (see the module docstring and
 # benchmarks/uncertainty_speed.py): whitened by the Laplace covariance, 300 warm-up steps
@@ -404,19 +406,24 @@ def laplace_draws(density, start: dict, key, n: int, **replace):
 
 def _laplace_program(density, n: int, executor=None):
     """[`laplace_core`][] with `n` draws as a compiled function of `(start, key, weights)`;
-    compiled ahead on `executor` (see [`compile_ahead`][]) when one is given."""
+    compiled ahead on `executor` (see [`compile_ahead`][]) when one is given, or reused from
+    an earlier call on the same density (`scalinglaws.bayes._programs`)."""
 
     def run(start, key, weights):
         return laplace_core(density, start, key, n, weights=weights)
 
-    if executor is None:
-        return jax.jit(run)
+    cache_key = program_key("laplace", density, int(n))
+    program = cached_program(cache_key)
+    if program is not None or executor is None:
+        if executor is not None:
+            executor.shutdown(wait=False)
+        return program if program is not None else Remembered(jax.jit(run), cache_key)
     start = _site_shapes(density)
     key = jax.eval_shape(lambda: jax.random.PRNGKey(0))
     weights = jax.ShapeDtypeStruct(jnp.shape(density.kwargs["weights"]), jnp.float64)
     program = compile_ahead(executor, lambda: jax.jit(run).lower(start, key, weights))
     executor.shutdown(wait=False)
-    return program
+    return Remembered(program, cache_key)
 
 
 def _site_shapes(density) -> dict:
@@ -649,10 +656,17 @@ class NutsProgram:
         }
         self._compiled = None
         self._one_device = device_count() == 1 or self.options["sequential"]
-        own = executor is None and self._one_device and ahead
+        # A program compiled by an earlier call on the same density and settings is reused.
+        sites_key = tuple((n, tuple(v.shape), str(v.dtype)) for n, v in sorted(self.sites.items()))
+        self._key = (program_key("nuts", density, self.chains, sorted(self.options.items()), sites_key)
+                     if self._one_device and ahead else None)
+        self._compiled = cached_program(self._key)
+        own = executor is None and self._one_device and ahead and self._compiled is None
         executor = _ahead_executor() if own else executor
-        if self._one_device and ahead and executor is not None:
-            self._compiled = compile_ahead(executor, lambda: jax.jit(self._program).lower(*self._abstract()))
+        if self._compiled is None and self._one_device and ahead and executor is not None:
+            self._compiled = Remembered(
+                compile_ahead(executor, lambda: jax.jit(self._program).lower(*self._abstract())), self._key
+            )
             if own:
                 executor.shutdown(wait=False)
 
@@ -681,7 +695,8 @@ class NutsProgram:
         if self._compiled is not None:
             natural, num_steps, diverging = self._compiled(starts, keys, centre, chol)
         elif self._one_device:
-            natural, num_steps, diverging = jax.jit(self._program)(starts, keys, centre, chol)
+            self._compiled = Remembered(jax.jit(self._program), self._key)
+            natural, num_steps, diverging = self._compiled(starts, keys, centre, chol)
         else:
             shared = {"density": self.density, "centre": centre, "chol": chol, "options": self.options}
             natural, num_steps, diverging = sharded_map(_nuts_chains, {"u0": starts, "key": keys}, shared)
