@@ -414,10 +414,12 @@ def _laplace_program(density, n: int, executor=None):
 
     cache_key = program_key("laplace", density, int(n))
     program = cached_program(cache_key)
-    if program is not None or executor is None:
+    if program is not None:
         if executor is not None:
             executor.shutdown(wait=False)
-        return program if program is not None else Remembered(jax.jit(run), cache_key)
+        return program
+    if executor is None:
+        return Remembered(jax.jit(run), cache_key)
     start = _site_shapes(density)
     key = jax.eval_shape(lambda: jax.random.PRNGKey(0))
     weights = jax.ShapeDtypeStruct(jnp.shape(density.kwargs["weights"]), jnp.float64)
@@ -654,7 +656,6 @@ class NutsProgram:
             "dense_mass": bool(dense_mass), "target_accept": float(target_accept),
             "sequential": chain_method == "sequential",
         }
-        self._compiled = None
         self._one_device = device_count() == 1 or self.options["sequential"]
         # A program compiled by an earlier call on the same density and settings is reused.
         sites_key = tuple((n, tuple(v.shape), str(v.dtype)) for n, v in sorted(self.sites.items()))

@@ -17,15 +17,21 @@ AGREEMENT_RTOL = 1e-6
 AGREEMENT_ATOL = 1e-14
 
 
-def input_ranges(x, runs=None) -> tuple[tuple[str, float, float], ...]:
-    """`(column, min, max)` of the fitted inputs `x` (column -> array) and of the runs' `C`
-    column when present: stored on a [`FitResult`][] (and in saved fits) so that later
-    forecasts can say how far they extrapolate."""
+def ranged_columns(x, runs=None) -> dict:
+    """The columns whose ranges a fit stores: the fitted inputs `x` (column -> array), and
+    the runs' `C` column when present."""
     columns = dict(x)
     if runs is not None and "C" not in columns and "C" in getattr(runs, "columns", ()):
         columns["C"] = runs["C"]
+    return columns
+
+
+def input_ranges(x, runs=None) -> tuple[tuple[str, float, float], ...]:
+    """`(column, min, max)` of the [`ranged_columns`][] of `x` and `runs`: stored on a
+    [`FitResult`][] (and in saved fits) so that later forecasts can say how far they
+    extrapolate."""
     out = []
-    for name, values in columns.items():
+    for name, values in ranged_columns(x, runs).items():
         values = np.asarray(values, dtype=float)
         values = values[np.isfinite(values)]
         if values.size:

@@ -43,7 +43,7 @@ from ..sharding import device_count, lower_batched, pad_batch, padded_size, shar
 from ._fit import _assemble, _preconditioner, _reporter, agreement, screen, select_batch
 from ._objective import LossKind, objective, run_losses
 from ._problem import prepare_problem
-from ._result import FitResult, input_ranges
+from ._result import FitResult, input_ranges, ranged_columns
 from ._starts import make_starts
 
 __all__ = ["HoldoutSweep", "SweepFit", "SweepResult", "holdout_sweep", "sweep"]
@@ -251,23 +251,14 @@ def _pack_sheets(sizes: Mapping[int, int], groups_per_sheet: int) -> list[list[i
 
 
 def _sheet_arrays(sheets, members, x, log_y, weights) -> dict[str, Any]:
-    """`(len(sheets), SHEET_ROWS)` arrays of the sheets' rows: each group's rows one after
-    another, `seg` their group's place in the sheet, then copies of the sheet's first row with
-    weight 0 and `seg = SHEET_GROUPS` (dropped)."""
-    index = np.zeros((len(sheets), SHEET_ROWS), dtype=np.int64)
+    """`_padded_arrays` of the sheets (`SHEET_ROWS` rows each: its groups' rows one after
+    another, then zero-weight padding), with `seg`: each row's group's place in its sheet,
+    `SHEET_GROUPS` for the padding (dropped)."""
     seg = np.full((len(sheets), SHEET_ROWS), SHEET_GROUPS, dtype=np.int32)
-    mask = np.zeros((len(sheets), SHEET_ROWS), dtype=bool)
     for i, groups in enumerate(sheets):
-        rows = np.concatenate([members[g] for g in groups])
-        index[i, : rows.size], index[i, rows.size :] = rows, rows[0]
-        seg[i, : rows.size] = np.repeat(np.arange(len(groups)), [members[g].size for g in groups])
-        mask[i, : rows.size] = True
-    return {
-        "x": {c: v[index] for c, v in x.items()},
-        "log_y": log_y[index],
-        "w": np.where(mask, weights[index], 0.0),
-        "seg": seg,
-    }
+        sizes = [members[g].size for g in groups]
+        seg[i, : sum(sizes)] = np.repeat(np.arange(len(groups)), sizes)
+    return {**_padded_arrays(sheets, members, SHEET_ROWS, x, log_y, weights), "seg": seg}
 
 
 # ---- refinement: a pool of BFGS lanes, refilled as lanes finish ---------------------------
@@ -623,8 +614,11 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     for g, idx in members.items():
         buckets.setdefault(_bucket(idx.size), []).append(g)
     buckets = dict(sorted(buckets.items()))
-    arrays_of = {rows: _padded_arrays(groups, members, rows, problem.x, log_y_all, problem.weights)
-                 for rows, groups in buckets.items()}
+    arrays_of = {
+        rows: _padded_arrays([[g] for g in groups], members, rows, problem.x, log_y_all,
+                             problem.weights)
+        for rows, groups in buckets.items()
+    }
     slots_of = {rows: _slot_count(len(groups) * k) for rows, groups in buckets.items()}
     programs = {rows: _PoolPrograms(param, lane_options, arrays_of[rows], start_values, slots_of[rows])
                 for rows in buckets}
@@ -716,10 +710,8 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     for g in members:
         cohorts.setdefault(len(rounds[g]), []).append(g)
     results: dict[int, FitResult] = {}
-    # A group's inputs and `C` column: the ranges a separate `fit` stores (`input_ranges`).
-    ranged = dict(problem.x)
-    if "C" not in ranged and "C" in problem.runs.columns:
-        ranged["C"] = problem.runs["C"]
+    # The columns whose ranges a separate `fit` stores, cut to each group below.
+    ranged = ranged_columns(problem.x, problem.runs)
     ranged_of = lambda idx: {c: v[idx] for c, v in ranged.items()}  # noqa: E731
     for n_rounds, groups in sorted(cohorts.items()):
         program = assemble_ahead if n_rounds == 1 and assemble_ahead is not None else _assemble_batched
@@ -740,15 +732,16 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     return fits, skipped
 
 
-def _padded_arrays(groups, members, rows, x, log_y, weights) -> dict[str, Any]:
-    """`(len(groups), rows)` arrays: each group's rows, then copies of its first row with
-    weight 0 (exactly zero terms, finite residuals)."""
-    index = np.zeros((len(groups), rows), dtype=np.int64)
-    mask = np.zeros((len(groups), rows), dtype=bool)
-    for i, g in enumerate(groups):
-        idx = members[g]
-        index[i, : idx.size] = idx
-        index[i, idx.size :] = idx[0]
+def _padded_arrays(items, members, rows, x, log_y, weights) -> dict[str, Any]:
+    """`(len(items), rows)` arrays: item `i` holds the rows of the groups `items[i]` (a list
+    of groups; a bucket's items are single groups, a sheet's several), one group after
+    another, then copies of the item's first row with weight 0 (exactly zero terms, finite
+    residuals)."""
+    index = np.zeros((len(items), rows), dtype=np.int64)
+    mask = np.zeros((len(items), rows), dtype=bool)
+    for i, groups in enumerate(items):
+        idx = np.concatenate([members[g] for g in groups])
+        index[i, : idx.size], index[i, idx.size :] = idx, idx[0]
         mask[i, : idx.size] = True
     return {
         "x": {c: v[index] for c, v in x.items()},
