@@ -13,7 +13,7 @@ import scalinglaws as sl
 from scalinglaws import ConvergenceWarning, IdentifiabilityError, InputError
 from scalinglaws.fit import SweepResult, sweep
 
-SIZES = {"a": 7, "b": 14, "c": 23, "d": 40}  # two BFGS padding buckets (16, 64), one screening sheet
+SIZES = {"a": 7, "b": 14, "c": 23, "d": 40}  # two padding buckets (16, 64)
 TRUTH = {"E": 1.7, "A": 400.0, "alpha": 0.33}
 
 
@@ -172,12 +172,9 @@ def test_explicit_chunk_gives_the_same_fits(data, grouped):
         assert float(small_chunks[g].objective) == pytest.approx(float(grouped[g].objective), rel=1e-12)
 
 
-def test_groups_larger_than_a_sheet_are_screened_on_their_own():
-    # Groups of up to SHEET_ROWS rows are screened packed into sheets, larger ones padded
-    # to their size bucket: both give what a separate fit gives.
-    from scalinglaws.fit._sweep import SHEET_ROWS
-
-    data = table({"big": SHEET_ROWS + 88, "small": 30, "tiny": 9})
+def test_groups_of_every_bucket_size_are_screened_and_refined_as_a_separate_fit():
+    # A 16-row bucket, the 64-row bucket and a large one (600 rows: padded to 640).
+    data = table({"big": 600, "small": 30, "tiny": 9})
     grouped = sl.fit("power-n", data, by="family", starts=60)
     for name in ("big", "small", "tiny"):
         alone = quiet_fit("power-n", data[data.family == name], starts=60)
@@ -186,14 +183,15 @@ def test_groups_larger_than_a_sheet_are_screened_on_their_own():
         np.testing.assert_array_equal(grouped[name].refined_starts, alone.refined_starts)
 
 
-def test_a_sheet_keeps_a_non_finite_group_to_itself():
-    """A start whose objective is not finite on one group of a sheet is +inf there (as
-    `objective` makes it) and leaves the other groups of the sheet alone."""
+def test_screening_keeps_a_non_finite_group_to_itself():
+    """A start whose objective is not finite on one group of a batch is +inf there (as
+    `objective` makes it) and leaves the other groups alone; zero-weight padding rows add
+    exactly nothing."""
     import jax.numpy as jnp
 
     from scalinglaws.fit._fit import screen
     from scalinglaws.fit._parameterization import make_parameterization
-    from scalinglaws.fit._sweep import SHEET_GROUPS, SHEET_ROWS, _screen_sheets, _sheet_arrays
+    from scalinglaws.fit._sweep import _padded_arrays, _screen_batched
     from scalinglaws.laws import get_law
 
     param = make_parameterization(get_law("power-n"), None, None)
@@ -202,14 +200,13 @@ def test_a_sheet_keeps_a_non_finite_group_to_itself():
     log_y = np.log(1.7 + 400.0 * n**-0.33)
     log_y[3] = np.inf  # group 0's fourth row: every start's objective is +inf on group 0
     members = {0: np.arange(5), 1: np.arange(5, 12)}
-    packed = _sheet_arrays([[0, 1]], members, {"N": n}, log_y, np.ones(12))
+    padded = _padded_arrays([0, 1], members, 16, {"N": n}, log_y, np.ones(12))
     options = {"loss": "huber", "delta": 1e-3}
-    out = np.asarray(_screen_sheets(packed, {"param": param, "starts": starts, "options": options}))
-    assert out.shape == (1, SHEET_GROUPS, 2) and packed["w"].shape == (1, SHEET_ROWS)
-    assert np.all(out[0, 0] == np.inf)
+    out = np.asarray(_screen_batched(padded, {"param": param, "starts": starts, "options": options}))
+    assert out.shape == (2, 2) and padded["w"].shape == (2, 16)
+    assert np.all(out[0] == np.inf)
     alone = screen(param, {"N": jnp.asarray(n[5:])}, jnp.asarray(log_y[5:]), jnp.ones(7), starts, "huber", 1e-3)
-    np.testing.assert_allclose(out[0, 1], np.asarray(alone), rtol=1e-12)
-    assert np.all(out[0, 2:] == 0)  # unused places of the sheet
+    np.testing.assert_allclose(out[1], np.asarray(alone), rtol=1e-12)
 
 
 def test_non_convergence_is_loud_and_named(data):

@@ -2,11 +2,10 @@ r"""Sweeps: one law per group (x several laws) in a few compiled, batched, shard
 
 Scaling-law studies are sweeps: Choshen et al. 2024 ("A Hitchhiker's Guide to Scaling Law
 Estimation", arXiv:2410.11840) fit over a thousand laws, every model family x law x subset
-of runs. [`sweep`][] fits every group of a table at once: groups are screened packed into
-sheets of rows (one compilation) and refined padded with zero-weight rows to a few bucket
-sizes (so a sweep compiles once per size bucket, not once per group), screened and refined
-exactly as [`scalinglaws.fit`][] does, vectorised over groups and split across the local
-devices (see `scalinglaws.sharding`).
+of runs. [`sweep`][] fits every group of a table at once: groups are padded with zero-weight
+rows to a few bucket sizes (so a sweep compiles once per size bucket, not once per group),
+screened and refined exactly as [`scalinglaws.fit`][] does, vectorised over groups and split
+across the local devices (see `scalinglaws.sharding`).
 
 Why padding is exact: a padded row is a copy of a real row of its group with weight 0, so
 its term $w_i\,\rho(r_i)$ is exactly 0 (and so is its gradient), and its residual is finite
@@ -41,26 +40,18 @@ from ..laws import AbstractLaw, get_law
 from ..precision import float64
 from ..sharding import device_count, lower_batched, pad_batch, padded_size, sharded_map
 from ._fit import _assemble, _preconditioner, _reporter, agreement, screen, select_batch
-from ._objective import LossKind, objective, run_losses
+from ._objective import LossKind, objective
 from ._problem import prepare_problem
 from ._result import FitResult, input_ranges, ranged_columns
 from ._starts import make_starts
 
 __all__ = ["HoldoutSweep", "SweepFit", "SweepResult", "holdout_sweep", "sweep"]
 
-# (group, start, row) triples evaluated per compiled call when screening a chunk of groups
-# larger than a sheet (`SHEET_ROWS`).
-# Small enough that a call's intermediates stay in cache: on 1,000 simulated Chinchilla
-# data sets (4,500 starts, 32 or 64 rows) screening took 1.5 s at 2**21 against 1.9 s at
-# 2**23 and 1.7 s at 2**19 (2-core CPU, warm). Refinement does not depend on it (its lanes
-# are pooled across chunks).
+# (group, start, row) triples evaluated per compiled screening call (one fused kernel, see
+# `huber`). On 1,000 simulated Chinchilla data sets (4,500
+# starts, 64-row bucket, 2-core CPU, warm) screening took 0.55-0.65 s at 2, 4, 8, 16 or 32
+# groups per call, so the budget (4 groups of 64 rows) is not critical.
 CHUNK_BUDGET = 1 << 21
-# Groups of at most `SHEET_ROWS` rows are screened packed into sheets of `SHEET_ROWS` rows
-# holding up to `SHEET_GROUPS` groups (`_screen_sheets`), not padded to their bucket's size.
-# 64 groups, so that small groups fill a sheet: 1,000 groups of 8-14 rows took 32 sheets
-# (half padding) at 32 groups per sheet and 22 at 64, screened in 1.33 s against 0.95-1.1 s.
-SHEET_ROWS = 512
-SHEET_GROUPS = 64
 # BFGS lanes are padded to at least this many rows (see `_bucket`).
 MIN_BUCKET = 16
 MAX_CHUNK = 256
@@ -209,58 +200,6 @@ def _screen_batched(batched, shared):
     )
 
 
-def _screen_sheets(batched, shared):
-    r"""Screen every start for each group of every sheet in the batch: `(sheets,
-    SHEET_GROUPS, starts)`, the objective of each start on each group's rows (as `screen`
-    gives it for that group alone, to rounding: the sum runs in another order).
-
-    A sheet is the rows of several groups one after another (`_pack_sheets`), `seg` giving
-    each row's group (`SHEET_GROUPS` for the padding rows at its end, which are dropped).
-    Every start's per-run terms $w_i \rho(r_i)$ (`run_losses`) are summed per group with a
-    segment sum. A non-finite term (a start that overflows) counts as $+\infty$, so its
-    group's objective is $+\infty$, as `objective` makes it, and no other group's.
-
-    Why: padded to their size bucket, 1,000 groups of 20-60 rows screened 64 rows each, a
-    third of them padding; packed, 4% are (1,000 simulated Chinchilla data sets, 4,500
-    starts, 2-core CPU: 1.2 s against 1.6-1.75 s)."""
-    param, starts, o = shared["param"], shared["starts"], shared["options"]
-
-    def one_sheet(x, log_y, w, seg):
-        def terms(values):
-            losses = run_losses(param.law(values), x, log_y, w, o["loss"], o["delta"])
-            return jnp.where(jnp.isfinite(losses), losses, jnp.inf)
-
-        per_run = jax.vmap(terms)(starts)  # (starts, rows)
-        sums = jax.ops.segment_sum(per_run.T, seg, num_segments=SHEET_GROUPS + 1, indices_are_sorted=True)
-        return sums[:SHEET_GROUPS]
-
-    return jax.vmap(one_sheet)(batched["x"], batched["log_y"], batched["w"], batched["seg"])
-
-
-def _pack_sheets(sizes: Mapping[int, int], groups_per_sheet: int) -> list[list[int]]:
-    """Groups (id -> rows, each at most `SHEET_ROWS`), in order, packed into sheets of at
-    most `SHEET_ROWS` rows and `groups_per_sheet` groups."""
-    sheets, current, used = [], [], 0
-    for g, n in sizes.items():
-        if current and (used + n > SHEET_ROWS or len(current) == groups_per_sheet):
-            sheets.append(current)
-            current, used = [], 0
-        current.append(g)
-        used += n
-    return [*sheets, current] if current else sheets
-
-
-def _sheet_arrays(sheets, members, x, log_y, weights) -> dict[str, Any]:
-    """`_padded_arrays` of the sheets (`SHEET_ROWS` rows each: its groups' rows one after
-    another, then zero-weight padding), with `seg`: each row's group's place in its sheet,
-    `SHEET_GROUPS` for the padding (dropped)."""
-    seg = np.full((len(sheets), SHEET_ROWS), SHEET_GROUPS, dtype=np.int32)
-    for i, groups in enumerate(sheets):
-        sizes = [members[g].size for g in groups]
-        seg[i, : sum(sizes)] = np.repeat(np.arange(len(groups)), sizes)
-    return {**_padded_arrays(sheets, members, SHEET_ROWS, x, log_y, weights), "seg": seg}
-
-
 # ---- refinement: a pool of BFGS lanes, refilled as lanes finish ---------------------------
 #
 # `fit` refines its 16 starts with `optimistix.minimise` vmapped: the lanes run in lock-step
@@ -402,23 +341,32 @@ class _PoolPrograms:
         self._example = (arrays, start, slots)
         self._starts = self._run = None
 
-    def compile_on(self, executor) -> None:
-        if executor is None or device_count() != 1:
-            return
+    def _examples(self):
+        """Example inputs (zeros of the right shapes) of `_lanes_starts` and `_lanes_run`."""
         arrays, start, slots = self._example
         lanes = np.zeros(slots, dtype=np.int64)
         rows = jax.tree.map(lambda a: a[lanes], arrays)
-        example = {"start": {n: v[lanes] for n, v in start.items()}, **rows}
+        starts = {"start": {n: v[lanes] for n, v in start.items()}, **rows}
+        y0, p = (np.zeros(a.shape, a.dtype) for a in eqx.filter_eval_shape(_lanes_starts, starts, self.shared))
+        one = {"y0": y0[:1], "P": p[:1], **jax.tree.map(lambda a: a[:1], rows)}
+        carry = _idle_carry(self.shared, one, slots)
+        return starts, {"carry": carry, "fresh": np.zeros(slots, dtype=bool), "y0": y0, "P": p, **rows}
 
-        def lower_run():
-            y0, p = (np.zeros(a.shape, a.dtype) for a in eqx.filter_eval_shape(_lanes_starts, example, self.shared))
-            one = {"y0": y0[:1], "P": p[:1], **jax.tree.map(lambda a: a[:1], rows)}
-            carry = _idle_carry(self.shared, one, slots)
-            batched = {"carry": carry, "fresh": np.zeros(slots, dtype=bool), "y0": y0, "P": p, **rows}
-            return lower_batched(_lanes_run, batched, self.shared)
+    def compile_on(self, executor) -> None:
+        if executor is None or device_count() != 1:
+            return
+        self._starts = compile_ahead(executor, lambda: lower_batched(_lanes_starts, self._examples()[0], self.shared))
+        self._run = compile_ahead(executor, lambda: lower_batched(_lanes_run, self._examples()[1], self.shared))
 
-        self._starts = compile_ahead(executor, lambda: lower_batched(_lanes_starts, example, self.shared))
-        self._run = compile_ahead(executor, lower_run)
+    def round_example(self, k_round: int) -> tuple:
+        """A round's pieces for one group, `(chosen, y0, (values, objectives, results,
+        steps))` as `_refine_pool` gives them, zeros of the right shapes and types: an
+        example input for compiling the assembly before any lane has run."""
+        batched = self._examples()[1]
+        _, _, final = eqx.filter_eval_shape(_lanes_run, batched, self.shared)
+        piece = jax.tree.map(lambda a: np.zeros((k_round, *a.shape[1:]), a.dtype), final)
+        y0 = batched["y0"]
+        return np.zeros(k_round, dtype=np.int64), np.zeros((k_round, *y0.shape[1:]), y0.dtype), piece
 
     def starts(self, batched):
         if self._starts is None:
@@ -507,7 +455,7 @@ def _bucket(n: int) -> int:
     """Padded row count of a group's BFGS lanes: 16 for up to 16 rows (`MIN_BUCKET`), 64 for
     17 to 64 rows, then the next multiple of an eighth of the next power of two (at most
     12.5% padding: large groups are few, so fine buckets cost few compilations and save real
-    work). (Screening packs groups of up to `SHEET_ROWS` rows into sheets instead.)
+    work). Screening uses the same buckets.
 
     Why so few buckets: each is a BFGS pool, about 1.2 s of tracing and compiling on a
     2-core CPU, while a lane's cost is mostly its per-step work, not its rows (512 lanes of
@@ -615,8 +563,7 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
         buckets.setdefault(_bucket(idx.size), []).append(g)
     buckets = dict(sorted(buckets.items()))
     arrays_of = {
-        rows: _padded_arrays([[g] for g in groups], members, rows, problem.x, log_y_all,
-                             problem.weights)
+        rows: _padded_arrays(groups, members, rows, problem.x, log_y_all, problem.weights)
         for rows, groups in buckets.items()
     }
     slots_of = {rows: _slot_count(len(groups) * k) for rows, groups in buckets.items()}
@@ -631,38 +578,31 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     assemble_static = (options["loss"], options["delta"], target, np.zeros(1))
     assemble_ahead = None
     shared = {"param": param, "starts": starts, "options": {"loss": options["loss"], "delta": options["delta"]}}
-    # Groups of up to `SHEET_ROWS` rows are screened packed into sheets; larger ones (few,
-    # and `screen` subsamples tables of over `SCREEN_ROWS` rows) padded to their bucket.
-    clock = time.perf_counter()
-    sizes = {g: idx.size for g, idx in members.items() if idx.size <= SHEET_ROWS}
-    sheets = _pack_sheets(sizes, min(SHEET_GROUPS, options["chunk"] or SHEET_GROUPS))
-    if sheets:
-        packed = _sheet_arrays(sheets, members, problem.x, log_y_all, problem.weights)
-        per_call = padded_size(1)
-        for lo in range(0, len(sheets), per_call):
-            positions = np.arange(lo, min(lo + per_call, len(sheets)))
-            batched = pad_batch(jax.tree.map(lambda a: a[positions], packed), per_call)  # noqa: B023
-            screened = np.asarray(sharded_map(_screen_sheets, batched, shared))
-            for j, pos in enumerate(positions):  # copies: a view would keep the whole sheet alive
-                screened_of.update({g: screened[j, place].copy() for place, g in enumerate(sheets[pos])})
-        report(f"{label}: {len(sizes)} group(s) of <= {SHEET_ROWS} rows in {len(sheets)} sheet(s): screened "
-               f"{n_starts} starts each in {time.perf_counter() - clock:.2f} s")
     for rows, groups in buckets.items():
-        large = [pos for pos, g in enumerate(groups) if g not in sizes]  # places in the bucket
-        if not large:
-            continue
         clock = time.perf_counter()
-        chunk = _chunk_size(len(large), n_starts, rows, options["chunk"])
-        for lo in range(0, len(large), chunk):
-            positions = np.asarray(large[lo : lo + chunk])
+        chunk = _chunk_size(len(groups), n_starts, rows, options["chunk"])
+        for lo in range(0, len(groups), chunk):
+            positions = np.arange(lo, min(lo + chunk, len(groups)))
             batched = pad_batch(jax.tree.map(lambda a: a[positions], arrays_of[rows]), chunk)  # noqa: B023
-            screened = np.asarray(sharded_map(_screen_batched, batched, shared))[: positions.size]
-            screened_of.update({groups[pos]: screened[j] for j, pos in enumerate(positions)})
-        report(f"{label}: {len(large)} group(s) of <= {rows} rows: screened {n_starts} starts each in "
+            screened = np.asarray(sharded_map(_screen_batched, batched, shared))
+            # Copies: a view would keep the whole chunk's array alive.
+            screened_of.update({groups[pos]: screened[j].copy() for j, pos in enumerate(positions)})
+        report(f"{label}: {len(groups)} group(s) of <= {rows} rows: screened {n_starts} starts each in "
                f"{time.perf_counter() - clock:.2f} s")
     for position, (rows, groups) in enumerate(buckets.items()):
         if position + 1 < len(order):
             programs[order[position + 1]].compile_on(executor)
+        if position == 0 and executor is not None and device_count() == 1:
+            # The assembly of the groups that finish in one round compiles during
+            # refinement, whose `while_loop` leaves a core mostly idle (1,000 simulated
+            # Chinchilla data sets: 0.45 s of tracing and compiling off the sweep's end). Its
+            # example input: one group's round of zeros, repeated (built on that thread too).
+            def lower_assembly(pool=programs[rows]):
+                round_example = pool.round_example(min(k, n_starts))
+                example = _assemble_inputs([None] * assemble_chunk, {None: [round_example]}, {None: np.zeros(n_starts)})
+                return _assemble_batched.lower(param, *example, *assemble_static)
+
+            assemble_ahead = compile_ahead(executor, lower_assembly)
         arrays, slots = arrays_of[rows], slots_of[rows]
         pending = list(range(len(groups)))
         for round_ in range(options["max_rounds"]):
@@ -693,13 +633,6 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
                 + (f"; {len(still)} need another round" if still and round_ + 1 < options["max_rounds"] else "")
             )
             pending = still
-            if assemble_ahead is None and executor is not None and device_count() == 1:
-                # The assembly of groups that finish in one round compiles while later
-                # buckets refine; its example input is this first group, repeated.
-                example = _assemble_inputs([groups[0]] * assemble_chunk, rounds, screened_of)
-                assemble_ahead = compile_ahead(
-                    executor, lambda example=example: _assemble_batched.lower(param, *example, *assemble_static)
-                )
 
     if executor is not None:
         executor.shutdown(wait=False)
@@ -732,15 +665,13 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     return fits, skipped
 
 
-def _padded_arrays(items, members, rows, x, log_y, weights) -> dict[str, Any]:
-    """`(len(items), rows)` arrays: item `i` holds the rows of the groups `items[i]` (a list
-    of groups; a bucket's items are single groups, a sheet's several), one group after
-    another, then copies of the item's first row with weight 0 (exactly zero terms, finite
-    residuals)."""
-    index = np.zeros((len(items), rows), dtype=np.int64)
-    mask = np.zeros((len(items), rows), dtype=bool)
-    for i, groups in enumerate(items):
-        idx = np.concatenate([members[g] for g in groups])
+def _padded_arrays(groups, members, rows, x, log_y, weights) -> dict[str, Any]:
+    """`(len(groups), rows)` arrays: row `i` holds the rows of group `groups[i]`, then copies
+    of its first row with weight 0 (exactly zero terms, finite residuals)."""
+    index = np.zeros((len(groups), rows), dtype=np.int64)
+    mask = np.zeros((len(groups), rows), dtype=bool)
+    for i, g in enumerate(groups):
+        idx = members[g]
         index[i, : idx.size], index[i, idx.size :] = idx, idx[0]
         mask[i, : idx.size] = True
     return {
@@ -780,10 +711,9 @@ def sweep(
     Each group's fit is the one [`scalinglaws.fit`][] gives on that group's rows alone
     (same starts, same screen-then-refine, same rounds and convergence checks; objectives
     agree to rounding), but all groups are screened and refined together: groups are
-    padded with zero-weight rows to the next power of two rows (at least 8; above 64 rows
-    to within 12.5%), so a sweep
-    over a thousand data sets compiles once per size bucket, and each batch of groups is
-    split across the local devices (`scalinglaws.sharding`).
+    padded with zero-weight rows to a few bucket sizes (16 rows, 64 rows, then within
+    12.5%), so a sweep over a thousand data sets compiles once per size bucket, and each
+    batch of groups is split across the local devices (`scalinglaws.sharding`).
 
     **Arguments:**
 
@@ -792,10 +722,8 @@ def sweep(
     - `data`: runs, as in [`scalinglaws.fit`][].
     - `by`: the column whose values define the groups (e.g. `"family"`); `None` fits all
         rows as one group.
-    - `chunk`: groups per compiled call when screening: groups of up to 512 rows are
-        packed into sheets of 512 rows holding at most `chunk` groups (default 64); larger
-        groups are screened `chunk` at a time (default: as many as keep about 2M (group,
-        start, row) evaluations per call, at most 256).
+    - `chunk`: groups per compiled call when screening (default: as many as keep about 2M
+        (group, start, row) evaluations per call, at most 256).
     - every other argument as in [`scalinglaws.fit`][] (applied to every group).
 
     **Returns:** a [`SweepResult`][]: `result["OPT"]` is that group's `FitResult`,

@@ -2,9 +2,12 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike
 
 from ..errors import InputError
+
+_LARGEST = float(np.finfo(np.float64).max)
 
 
 def log_sum_exp(*log_terms: ArrayLike) -> Array:
@@ -15,8 +18,8 @@ def log_sum_exp(*log_terms: ArrayLike) -> Array:
 
     so no term overflows and the largest contributes exactly $e^0 = 1$. $m$ is held constant
     for differentiation (it cancels exactly, as in `jax.nn.logsumexp`), and an infinite $m$ is
-    replaced by 0 so that all-$-\infty$ terms give $-\infty$ and a $+\infty$ term gives
-    $+\infty$, as `jnp.logaddexp` does.
+    clamped to the largest finite float so that all-$-\infty$ terms give $-\infty$ and a
+    $+\infty$ term gives $+\infty$, as `jnp.logaddexp` does.
 
     Why not nested `jnp.logaddexp`: each pair costs an `exp`, a `log1p` and NaN/infinity
     selects, and its gradient more again. This form costs one `exp` per term and one `log`;
@@ -33,7 +36,11 @@ def log_sum_exp(*log_terms: ArrayLike) -> Array:
     m = terms[0]
     for term in terms[1:]:
         m = jnp.maximum(m, term)
-    m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
+    # An infinite m is clamped to the largest finite float by max and negation: `where` and
+    # `clip` (which XLA turns into `clamp`) are operations XLA's CPU backend cannot fuse with a
+    # following sum (see `scalinglaws.fit.huber`). The values (+inf, -inf, NaN) are those of
+    # replacing it by 0.
+    m = jax.lax.stop_gradient(-jnp.maximum(-jnp.maximum(m, -_LARGEST), -_LARGEST))
     total = jnp.exp(terms[0] - m)
     for term in terms[1:]:
         total = total + jnp.exp(term - m)
