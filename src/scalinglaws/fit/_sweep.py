@@ -48,9 +48,9 @@ from ._starts import make_starts
 __all__ = ["HoldoutSweep", "SweepFit", "SweepResult", "holdout_sweep", "sweep"]
 
 # (group, start, row) triples evaluated per compiled screening call (one fused kernel, see
-# `huber`). On 1,000 simulated Chinchilla data sets (4,500
-# starts, 64-row bucket, 2-core CPU, warm) screening took 0.55-0.65 s at 2, 4, 8, 16 or 32
-# groups per call, so the budget (4 groups of 64 rows) is not critical.
+# `huber`). On 1,000 simulated Chinchilla data sets (4,500 starts, 64-row bucket, 2-core
+# CPU, warm) screening took 0.55-0.65 s at 2, 4, 8, 16 or 32 groups per call, so the budget
+# (4 groups of 64 rows) is not critical.
 CHUNK_BUDGET = 1 << 21
 # BFGS lanes are padded to at least this many rows (see `_bucket`).
 MIN_BUCKET = 16
