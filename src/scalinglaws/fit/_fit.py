@@ -101,6 +101,18 @@ def preconditioners(param: Parameterization, x, log_y, weights, u0, loss: LossKi
     return jax.vmap(one)(u0) if batch >= n_starts else jax.lax.map(one, u0, batch_size=batch)
 
 
+def whitened_objective(param: Parameterization, loss: LossKind, delta):
+    r"""`fn(z, args)`: the objective at $u = u_0 + P z$, `args = (x, log_y, weights, u0, P)`:
+    what each refined start minimises over `z` from 0, in [`refine`][] and in a sweep's
+    pool of BFGS lanes (`scalinglaws.fit.sweep`), so both take the same steps."""
+
+    def fn(z, args):
+        x, log_y, weights, u_start, p = args
+        return objective(param.law_from_unconstrained(u_start + p @ z), x, log_y, weights, loss, delta)
+
+    return fn
+
+
 def refine(param: Parameterization, x, log_y, weights, u0, loss: LossKind, delta, *, max_steps, rtol, atol):
     r"""BFGS (optimistix) from each row of `u0` (unconstrained space), vmapped, in whitened
     coordinates: $u = u_0 + P z$ from $z = 0$, with $P$ the inverse Gauss-Newton factor at
@@ -123,10 +135,7 @@ def refine(param: Parameterization, x, log_y, weights, u0, loss: LossKind, delta
     of $u^\ast$ is the one of the unpreconditioned minimiser.
     """
     solver = optx.BFGS(rtol=rtol, atol=atol)
-
-    def fn(z, args):
-        x_, log_y_, w_, u_start, p = args
-        return objective(param.law_from_unconstrained(u_start + p @ z), x_, log_y_, w_, loss, delta)
+    fn = whitened_objective(param, loss, delta)
 
     def one(u_start, p):
         args = (x, log_y, weights, u_start, p)

@@ -39,8 +39,8 @@ from ..errors import ConvergenceWarning, IdentifiabilityError, InputError
 from ..laws import AbstractLaw, get_law
 from ..precision import float64
 from ..sharding import device_count, lower_batched, pad_batch, padded_size, sharded_map
-from ._fit import _assemble, _preconditioner, _reporter, agreement, screen, select_batch
-from ._objective import LossKind, objective
+from ._fit import _assemble, _preconditioner, _reporter, agreement, screen, select_batch, whitened_objective
+from ._objective import LossKind
 from ._problem import prepare_problem
 from ._result import FitResult, input_ranges, ranged_columns
 from ._starts import make_starts
@@ -222,12 +222,12 @@ MAX_SLOTS = 512
 def _lane_problem(shared):
     """The solver and objective of a lane, in `refine`'s whitened coordinates: the lane
     minimises over `z` with `u = u0 + P z`, `u0` and `P` passed in `args`."""
-    param, o = shared["param"], shared["options"]
+    o = shared["options"]
     solver = optx.BFGS(rtol=o["rtol"], atol=o["atol"])
+    value = whitened_objective(shared["param"], o["loss"], o["delta"])
 
-    def fn(z, args):
-        x, log_y, w, u0, p = args
-        return objective(param.law_from_unconstrained(u0 + p @ z), x, log_y, w, o["loss"], o["delta"]), None
+    def fn(z, args):  # optimistix's solvers take `fn` returning `(value, aux)`
+        return value(z, args), None
 
     return solver, fn
 
