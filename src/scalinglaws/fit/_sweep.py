@@ -20,6 +20,7 @@ converged either way.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import time
 import warnings
@@ -341,28 +342,36 @@ class _PoolPrograms:
         self._example = (arrays, start, slots)
         self._starts = self._run = None
 
-    def _examples(self):
-        """Example inputs (zeros of the right shapes) of `_lanes_starts` and `_lanes_run`."""
+    @functools.cached_property
+    def _starts_example(self):
+        """An example input (zeros of the right shapes) of `_lanes_starts`."""
         arrays, start, slots = self._example
         lanes = np.zeros(slots, dtype=np.int64)
-        rows = jax.tree.map(lambda a: a[lanes], arrays)
-        starts = {"start": {n: v[lanes] for n, v in start.items()}, **rows}
+        return {"start": {n: v[lanes] for n, v in start.items()}, **jax.tree.map(lambda a: a[lanes], arrays)}
+
+    @functools.cached_property
+    def _run_example(self):
+        """An example input of `_lanes_run` (built once: it traces `_lanes_starts` for the
+        shapes of `y0` and `P`, and the solver's state for the carry)."""
+        starts = self._starts_example
+        rows = {k: v for k, v in starts.items() if k != "start"}
+        slots = self._example[2]
         y0, p = (np.zeros(a.shape, a.dtype) for a in eqx.filter_eval_shape(_lanes_starts, starts, self.shared))
         one = {"y0": y0[:1], "P": p[:1], **jax.tree.map(lambda a: a[:1], rows)}
         carry = _idle_carry(self.shared, one, slots)
-        return starts, {"carry": carry, "fresh": np.zeros(slots, dtype=bool), "y0": y0, "P": p, **rows}
+        return {"carry": carry, "fresh": np.zeros(slots, dtype=bool), "y0": y0, "P": p, **rows}
 
     def compile_on(self, executor) -> None:
         if executor is None or device_count() != 1:
             return
-        self._starts = compile_ahead(executor, lambda: lower_batched(_lanes_starts, self._examples()[0], self.shared))
-        self._run = compile_ahead(executor, lambda: lower_batched(_lanes_run, self._examples()[1], self.shared))
+        self._starts = compile_ahead(executor, lambda: lower_batched(_lanes_starts, self._starts_example, self.shared))
+        self._run = compile_ahead(executor, lambda: lower_batched(_lanes_run, self._run_example, self.shared))
 
     def round_example(self, k_round: int) -> tuple:
         """A round's pieces for one group, `(chosen, y0, (values, objectives, results,
         steps))` as `_refine_pool` gives them, zeros of the right shapes and types: an
         example input for compiling the assembly before any lane has run."""
-        batched = self._examples()[1]
+        batched = self._run_example
         _, _, final = eqx.filter_eval_shape(_lanes_run, batched, self.shared)
         piece = jax.tree.map(lambda a: np.zeros((k_round, *a.shape[1:]), a.dtype), final)
         y0 = batched["y0"]
@@ -562,10 +571,8 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     for g, idx in members.items():
         buckets.setdefault(_bucket(idx.size), []).append(g)
     buckets = dict(sorted(buckets.items()))
-    arrays_of = {
-        rows: _padded_arrays(groups, members, rows, problem.x, log_y_all, problem.weights)
-        for rows, groups in buckets.items()
-    }
+    arrays_of = {rows: _padded_arrays(groups, members, rows, problem.x, log_y_all, problem.weights)
+                 for rows, groups in buckets.items()}
     slots_of = {rows: _slot_count(len(groups) * k) for rows, groups in buckets.items()}
     programs = {rows: _PoolPrograms(param, lane_options, arrays_of[rows], start_values, slots_of[rows])
                 for rows in buckets}
@@ -583,7 +590,7 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
         chunk = _chunk_size(len(groups), n_starts, rows, options["chunk"])
         for lo in range(0, len(groups), chunk):
             positions = np.arange(lo, min(lo + chunk, len(groups)))
-            batched = pad_batch(jax.tree.map(lambda a: a[positions], arrays_of[rows]), chunk)  # noqa: B023
+            batched = pad_batch(jax.tree.map(lambda a: a[positions], arrays_of[rows]), chunk)
             screened = np.asarray(sharded_map(_screen_batched, batched, shared))
             # Copies: a view would keep the whole chunk's array alive.
             screened_of.update({groups[pos]: screened[j].copy() for j, pos in enumerate(positions)})
@@ -672,7 +679,8 @@ def _padded_arrays(groups, members, rows, x, log_y, weights) -> dict[str, Any]:
     mask = np.zeros((len(groups), rows), dtype=bool)
     for i, g in enumerate(groups):
         idx = members[g]
-        index[i, : idx.size], index[i, idx.size :] = idx, idx[0]
+        index[i, : idx.size] = idx
+        index[i, idx.size :] = idx[0]
         mask[i, : idx.size] = True
     return {
         "x": {c: v[index] for c, v in x.items()},
