@@ -35,9 +35,17 @@ SCRIPT = textwrap.dedent(
         loss = 1.7 + 400.0 * N ** -0.33
         frames.append(pd.DataFrame({"family": f"f{g}", "N": N, "loss": loss * np.exp(0.01 * rng.standard_normal(n))}))
     table = pd.concat(frames, ignore_index=True)
+    # 40 groups of 20-49 rows: 640 BFGS lanes, run as two pools side by side.
+    many = []
+    for g in range(40):
+        n = 20 + (g * 7) % 30
+        N = np.geomspace(1e7, 1e10, n) * np.exp(0.1 * rng.standard_normal(n))
+        many.append(pd.DataFrame({"family": f"m{g}", "N": N,
+                                  "loss": (1.7 + 400.0 * N ** -0.33) * np.exp(0.01 * rng.standard_normal(n))}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sweep = sl.fit("power-n", table, by="family", starts=200, seed=1)
+        wide = sl.fit("power-n", pd.concat(many, ignore_index=True), by="family", starts=60)
         boot = bootstrap("power-n", table[table.family == "f3"], n=24, chunk=10, predictive=False,
                          init=sweep["f3"])
     out = {"devices": jax.local_device_count()}
@@ -46,6 +54,7 @@ SCRIPT = textwrap.dedent(
         out[item.group] = {"objective": float(r.objective).hex(), "steps": r.refined_steps.tolist(),
                            "values": [float(v).hex() for v in np.ravel(list(r.coefficients.values()))],
                            "refined": [float(v).hex() for v in r.refined_objectives]}
+    out["many"] = {str(item.group): [float(v).hex() for v in item.result.refined_objectives] for item in wide}
     out["bootstrap"] = {k: [float(x).hex() for x in v] for k, v in boot.replicates.items()}
     out["bootstrap_converged"] = boot.converged.tolist()
     print(json.dumps(out))
@@ -76,6 +85,12 @@ def test_grouped_fit_bit_identical_on_four_devices(runs):
     assert len(groups) == 5
     for g in groups:
         assert one[g] == four[g], g  # hex floats: bit-identical objectives, coefficients, every lane
+
+
+def test_lanes_in_pools_side_by_side_bit_identical_on_four_devices(runs):
+    one, four = runs
+    assert len(one["many"]) == 40
+    assert one["many"] == four["many"]
 
 
 def test_bootstrap_bit_identical_on_four_devices(runs):

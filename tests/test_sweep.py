@@ -354,3 +354,44 @@ def test_sweep_compiled_ahead_is_bit_identical_to_compiled_at_the_call(data, mon
         np.testing.assert_array_equal(a.result.refined_objectives, b.result.refined_objectives)
         for key, value in a.result.coefficients.items():
             np.testing.assert_array_equal(value, b.result.coefficients[key])
+
+
+@pytest.fixture(scope="module")
+def many_groups():
+    """40 groups of 20-49 rows (one padding bucket) x 16 refined starts: 640 BFGS lanes,
+    more than one pool of 512 slots holds, so they run as two pools side by side
+    (`_sweep.STREAMS`)."""
+    sizes = {f"g{i:02d}": 20 + (i * 7) % 30 for i in range(40)}
+    return table(sizes, seed=5), sizes
+
+
+def test_lanes_beyond_one_pool_run_side_by_side_and_equal_separate_fits(many_groups, monkeypatch):
+    from scalinglaws.fit import _sweep as sweep_module
+
+    data, sizes = many_groups
+    streams = []
+    run_stream = sweep_module._run_stream
+    monkeypatch.setattr(sweep_module, "_run_stream", lambda *a, **k: streams.append(len(a[2])) or run_stream(*a, **k))
+    grouped = sweep("power-n", data, by="family", starts=60)
+    assert streams[:2] == [320, 320]  # round 1's 640 lanes: two pools of 320
+    for name in list(sizes)[::7]:
+        alone = quiet_fit("power-n", data[data.family == name], starts=60)
+        assert float(grouped[name].objective) == pytest.approx(float(alone.objective), rel=1e-9)
+        np.testing.assert_array_equal(grouped[name].refined_starts, alone.refined_starts)
+        assert int(grouped[name].n_agree) == int(alone.n_agree)
+
+
+def test_pools_side_by_side_give_the_results_of_one_after_another(many_groups, monkeypatch):
+    """Whether the pools run at once (two or more cores) or in turn (one core), every lane
+    has the same slot, so the results are the same to the bit."""
+    from scalinglaws.fit import _sweep as sweep_module
+
+    data, _ = many_groups
+    together = sweep("power-n", data, by="family", starts=60)
+    monkeypatch.setattr(sweep_module, "_concurrent_ok", lambda: False)
+    in_turn = sweep("power-n", data, by="family", starts=60)
+    for a, b in zip(together, in_turn, strict=True):
+        np.testing.assert_array_equal(a.result.refined_objectives, b.result.refined_objectives)
+        np.testing.assert_array_equal(a.result.refined_steps, b.result.refined_steps)
+        for key, value in a.result.coefficients.items():
+            np.testing.assert_array_equal(value, b.result.coefficients[key])

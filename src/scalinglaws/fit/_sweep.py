@@ -19,6 +19,7 @@ converged either way.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import hashlib
@@ -34,7 +35,7 @@ import numpy as np
 import optimistix as optx
 import pandas as pd
 
-from ..ahead import ahead_executor, compile_ahead
+from ..ahead import ahead_executor, compile_ahead, usable_cores
 from ..data import load_runs
 from ..errors import ConvergenceWarning, IdentifiabilityError, InputError
 from ..laws import AbstractLaw, get_law
@@ -218,6 +219,18 @@ def _screen_batched(batched, shared):
 
 SEGMENT = 32
 MAX_SLOTS = 512
+# Pools run side by side (one thread each) when a round's lanes fill more than one pool.
+# Why: a pool's step is a chain of small kernels, most of which XLA runs on one core, so
+# one pool leaves the second core of a 2-core CPU mostly idle. Measured there (float64, the
+# Chinchilla law at 64 rows): 32-step loops over 512 lanes took 430-450 ns per lane-step in
+# two threads against 600-635 ns in one (and 555-570 ns for one loop over 1,024 lanes). The
+# whole grouped call on 1,000 simulated Chinchilla data sets took 5.94-6.31 s (median 6.14)
+# against 6.33-6.69 s (median 6.54) with one pool, five alternating runs each: less than the
+# loops suggest, because each pool ends with a tail (a few lanes that run to `max_steps` in
+# otherwise idle slots, about 0.5 s), and a third or fourth pool only adds tails (3 and 4
+# measured: the same full-pool throughput, longer tails). Fixed, not the core count, so
+# that lanes are laid out the same on every machine.
+STREAMS = 2
 
 
 def _lane_problem(shared):
@@ -331,11 +344,10 @@ class _PoolPrograms:
     With one device, `compile_on(executor)` compiles both on a background thread
     (`ahead_executor`) while this thread works: a sweep screens every bucket while the first
     bucket's pool compiles, then compiles each next bucket's pool while it refines the
-    current one. Why: a pool is a `while_loop`, whose body XLA runs on one core, so during
-    refinement a second core is idle, and each bucket's pool costs about 1 s of tracing and
-    compiling; screening uses both cores, so only the first pool compiles beside it. The
-    programs are compiled from `sharded_map`'s own lowering (`lower_batched`), so results
-    are bit for bit those of compiling at the call."""
+    current one. Why: each bucket's pool costs about 1 s of tracing and compiling, on one
+    core (XLA compiles one program on one thread), which then overlaps work instead of
+    holding it up. The programs are compiled from `sharded_map`'s own lowering
+    (`lower_batched`), so results are bit for bit those of compiling at the call."""
 
     def __init__(self, param, options, arrays, start, slots: int):
         self.shared = {"param": param, "options": options}
@@ -367,16 +379,6 @@ class _PoolPrograms:
         self._starts = compile_ahead(executor, lambda: lower_batched(_lanes_starts, self._starts_example, self.shared))
         self._run = compile_ahead(executor, lambda: lower_batched(_lanes_run, self._run_example, self.shared))
 
-    def round_example(self, k_round: int) -> tuple:
-        """A round's pieces for one group, `(chosen, y0, (values, objectives, results,
-        steps))` as `_refine_pool` gives them, zeros of the right shapes and types: an
-        example input for compiling the assembly before any lane has run."""
-        batched = self._run_example
-        _, _, final = eqx.filter_eval_shape(_lanes_run, batched, self.shared)
-        piece = jax.tree.map(lambda a: np.zeros((k_round, *a.shape[1:]), a.dtype), final)
-        y0 = batched["y0"]
-        return np.zeros(k_round, dtype=np.int64), np.zeros((k_round, *y0.shape[1:]), y0.dtype), piece
-
     def starts(self, batched):
         if self._starts is None:
             return sharded_map(_lanes_starts, batched, self.shared)
@@ -395,9 +397,12 @@ def _refine_pool(programs: _PoolPrograms, arrays, lane_group, start, slots):
 
     `arrays`: the bucket's padded `x`, `log_y`, `w` (one row per group); `lane_group[i]`:
     the bucket row of lane `i`. Returns every lane's unconstrained start `y0` and
-    `(values, objectives, results, steps)` exactly as `fit`'s `refine` does."""
+    `(values, objectives, results, steps)` exactly as `fit`'s `refine` does.
+
+    Lanes that fill more than one pool run as `STREAMS` pools side by side (see
+    `STREAMS`): the first `n / STREAMS` lanes in one, the next in the other, always split
+    the same way, whatever the machine, so the result never depends on its core count."""
     n_lanes = len(lane_group)
-    shared = programs.shared
     take = lambda groups: jax.tree.map(lambda a: a[groups], arrays)  # noqa: E731
 
     # Each lane's start and preconditioner, once, in batches of `slots` lanes (one compilation).
@@ -410,8 +415,39 @@ def _refine_pool(programs: _PoolPrograms, arrays, lane_group, start, slots):
         p.append(np.asarray(p_batch))
     y0, p = np.concatenate(y0)[:n_lanes], np.concatenate(p)[:n_lanes]
 
+    parts = np.array_split(np.arange(n_lanes), STREAMS if n_lanes > slots else 1)
+
+    def run(part, first_call=None):
+        with jax.enable_x64(True):  # configuration contexts are per thread
+            return _run_stream(programs, take, lane_group[part], y0[part], p[part], slots, first_call)
+
+    if len(parts) == 1:
+        outs = [run(parts[0])]
+    elif not _concurrent_ok():
+        outs = [run(part) for part in parts]
+    else:
+        with concurrent.futures.ThreadPoolExecutor(len(parts) - 1, thread_name_prefix="scalinglaws-lanes") as pool:
+            later = []
+            # The other streams start once this one's first call has returned, so that a pool
+            # compiled at the call (several devices) is compiled once, not once per stream.
+            outs = [run(parts[0], lambda: later.extend(pool.submit(run, part) for part in parts[1:]))]
+            outs += [future.result() for future in later]
+    return y0, jax.tree.map(lambda *leaves: np.concatenate(leaves), *outs)
+
+
+def _concurrent_ok() -> bool:
+    """Whether pools may run side by side: on two or more usable cores (on one, the streams
+    run one after the other, laid out the same)."""
+    return usable_cores() >= 2
+
+
+def _run_stream(programs: _PoolPrograms, take, lane_group, y0, p, slots, first_call=None):
+    """Run lanes (`lane_group`, `y0`, `P` for each) through one pool of `slots` slots,
+    refilled as lanes finish; returns their final `(values, objectives, results, steps)`,
+    stacked in lane order. `first_call`: called once, after the first call of the pool."""
+    n_lanes = len(lane_group)
     slot_lane = np.full(slots, -1)
-    carry = _idle_carry(shared, {"y0": y0[:1], "P": p[:1], **take(lane_group[:1])}, slots)
+    carry = _idle_carry(programs.shared, {"y0": y0[:1], "P": p[:1], **take(lane_group[:1])}, slots)
     queue = 0
     out = [None] * n_lanes
     while True:
@@ -428,17 +464,24 @@ def _refine_pool(programs: _PoolPrograms, arrays, lane_group, start, slots):
         carry, done, final = jax.tree.map(np.asarray, programs.run(
             {"carry": carry, "fresh": fresh, "y0": y0[lanes], "P": p[lanes], **take(lane_group[lanes])}
         ))
+        if first_call is not None:
+            first_call()
+            first_call = None
         for slot in np.flatnonzero(done & (slot_lane >= 0)):
             out[slot_lane[slot]] = jax.tree.map(lambda a: a[slot], final)
             slot_lane[slot] = -1
         carry["terminate"] = np.where(slot_lane < 0, True, carry["terminate"])
-    return y0, jax.tree.map(lambda *leaves: np.stack(leaves), *out)
+    if first_call is not None:
+        first_call()
+    return jax.tree.map(lambda *leaves: np.stack(leaves), *out)
 
 
 _ASSEMBLE_AXES = (None, 0, 0, 0, 0, 0, 0, 0, None, None, None, None)
 _assemble_batched = eqx.filter_jit(eqx.filter_vmap(_assemble, in_axes=_ASSEMBLE_AXES))
-# Groups assembled per call (fewer in small sweeps): a fixed shape, so the call can be
-# compiled before the sweep knows how many groups finish in one round.
+# Groups assembled per call (fewer in small sweeps): a fixed shape, so each number of rounds
+# compiles once, whatever the number of groups that ran it. (Compiling the assembly ahead,
+# during refinement, saved 0.45 s with one pool; beside two pools it saved nothing: 5.44-5.88
+# s without, 5.50-6.05 s with, 8 runs each on 1,000 simulated data sets.)
 ASSEMBLE_CHUNK = 256
 
 
@@ -583,7 +626,6 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     programs[order[0]].compile_on(executor)
     assemble_chunk = padded_size(min(ASSEMBLE_CHUNK, 1 << int(np.ceil(np.log2(len(members))))))
     assemble_static = (options["loss"], options["delta"], target, np.zeros(1))
-    assemble_ahead = None
     shared = {"param": param, "starts": starts, "options": {"loss": options["loss"], "delta": options["delta"]}}
     for rows, groups in buckets.items():
         clock = time.perf_counter()
@@ -599,17 +641,6 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     for position, (rows, groups) in enumerate(buckets.items()):
         if position + 1 < len(order):
             programs[order[position + 1]].compile_on(executor)
-        if position == 0 and executor is not None and device_count() == 1:
-            # The assembly of the groups that finish in one round compiles during
-            # refinement, whose `while_loop` leaves a core mostly idle (1,000 simulated
-            # Chinchilla data sets: 0.45 s of tracing and compiling off the sweep's end). Its
-            # example input: one group's round of zeros, repeated (built on that thread too).
-            def lower_assembly(pool=programs[rows]):
-                round_example = pool.round_example(min(k, n_starts))
-                example = _assemble_inputs([None] * assemble_chunk, {None: [round_example]}, {None: np.zeros(n_starts)})
-                return _assemble_batched.lower(param, *example, *assemble_static)
-
-            assemble_ahead = compile_ahead(executor, lower_assembly)
         arrays, slots = arrays_of[rows], slots_of[rows]
         pending = list(range(len(groups)))
         for round_ in range(options["max_rounds"]):
@@ -654,11 +685,10 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     ranged = ranged_columns(problem.x, problem.runs)
     ranged_of = lambda idx: {c: v[idx] for c, v in ranged.items()}  # noqa: E731
     for n_rounds, groups in sorted(cohorts.items()):
-        program = assemble_ahead if n_rounds == 1 and assemble_ahead is not None else _assemble_batched
         for lo in range(0, len(groups), assemble_chunk):
             chunk_groups = groups[lo : lo + assemble_chunk]
             inputs = pad_batch(_assemble_inputs(chunk_groups, rounds, screened_of), assemble_chunk)
-            batch = jax.tree.map(np.asarray, program(param, *inputs, *assemble_static))
+            batch = jax.tree.map(np.asarray, _assemble_batched(param, *inputs, *assemble_static))
             for j, g in enumerate(chunk_groups):
                 one = jax.tree.map(lambda a: np.asarray(a[j]), batch)
                 idx = members[g]
