@@ -4,9 +4,9 @@ Both start from the same place: the posterior mode in unconstrained space (BFGS 
 point fit) and the Hessian there. The Laplace approximation is the Gaussian with the
 inverse Hessian as covariance. NUTS (Hoffman and Gelman 2014; numpyro's kernels) runs
 chains (on a CPU, each chain a call of a one-chain program, side by side on threads; on a
-GPU, vectorised; see `resolve_chain_method`) that start from *distinct* points (the point fit's distinct refined
-optima where it records them, else draws from the Laplace Gaussian widened 2x, so that
-$\hat R$ can see a second mode), in *whitened* coordinates $z$ with
+GPU, vectorised; see `resolve_chain_method`) that start from *distinct* points (the point
+fit's distinct refined optima where it records them, else draws from the Laplace Gaussian
+widened 2x, so that $\hat R$ can see a second mode), in *whitened* coordinates $z$ with
 $u = \hat u + L z$, $LL^\top$ the Laplace covariance: there the posterior is close to
 $\mathcal N(0, I)$ and numpyro's windowed adaptation refines a diagonal mass matrix from
 the identity. Warm-up, sampling and the map back to natural units are one compiled
@@ -763,15 +763,15 @@ def resolve_chain_method(chain_method: str) -> str:
 
 
 def run_nuts(density, starts, *, whiten=None, adapt_mass=True, chains, warmup, samples, key, target_accept,
-             dense_mass, chain_method="vectorized", progress_bar=False):
+             dense_mass, chain_method="auto", progress_bar=False):
     """NUTS on a [`ModelDensity`][] from `starts` (unconstrained, a leading chain axis); see
-    [`NutsProgram`][]. Returns `(natural draws of every site (chains, samples, ...),
+    [`NutsProgram`][] (`chain_method` as in [`infer`][]). Returns `(natural draws of every site (chains, samples, ...),
     divergences, leapfrog steps of the kept draws)`. `progress_bar` is accepted for
     compatibility and ignored: the draws never depend on it."""
     del progress_bar
     program = NutsProgram(
         density, chains=chains, warmup=warmup, samples=samples, target_accept=target_accept,
-        dense_mass=dense_mass, adapt_mass=adapt_mass, chain_method=chain_method,
+        dense_mass=dense_mass, adapt_mass=adapt_mass, chain_method=resolve_chain_method(chain_method),
         sites={k: jax.ShapeDtypeStruct(jnp.shape(v)[1:], jnp.float64) for k, v in starts.items()},
         ahead=False,  # called at once: a background compilation would overlap nothing
     )
