@@ -583,3 +583,47 @@ def test_a_later_call_on_the_same_data_reuses_the_compiled_sampler(point_fit, ti
     fewer = infer("chinchilla", "chinchilla", query=QUERY + " and N < 5e9", seed=0,
                   **{**settings, "init": None})
     assert len(compiled) >= 2 and fewer.draws["E"].shape == (2, 30)  # new sampler (and mode search)
+
+
+def test_chains_side_by_side_do_not_depend_on_the_number_of_threads(point_fit, tiny_nuts, monkeypatch):
+    """On one CPU device the default runs each chain as its own call of a one-chain program,
+    side by side on threads (`chain_method="threads"`); a chain's draws depend on its start
+    and key only, so one thread gives the draws of several to the bit."""
+    import scalinglaws.bayes._infer as infer_module
+
+    assert tiny_nuts.settings["chain_method"] == infer_module.resolve_chain_method("auto")
+    if tiny_nuts.settings["chain_method"] != "threads":
+        pytest.skip("not one CPU device: chains are vectorised here")
+    monkeypatch.setattr(infer_module, "usable_cores", lambda: 1)
+    in_turn = infer(
+        "chinchilla", "chinchilla", query=QUERY, init=point_fit, chains=2, warmup=30, samples=30, seed=0, warn=False
+    )
+    for name, values in tiny_nuts.draws.items():
+        np.testing.assert_array_equal(values, in_turn.draws[name])
+    assert in_turn.divergences == tiny_nuts.divergences
+
+
+def test_vectorized_chains_sample_the_same_posterior(point_fit):
+    """`chain_method="vectorized"` (one vmapped program, the choice for a GPU) still runs on
+    a CPU: the same keys, other rounding, so other draws of the same posterior."""
+    vectorized = infer(
+        "chinchilla", "chinchilla", query=QUERY, init=point_fit, chains=2, warmup=100, samples=200, seed=0,
+        warn=False, chain_method="vectorized",
+    )
+    threads = infer(
+        "chinchilla", "chinchilla", query=QUERY, init=point_fit, chains=2, warmup=100, samples=200, seed=0,
+        warn=False, chain_method="threads",
+    )
+    assert vectorized.settings["chain_method"] == "vectorized" and threads.settings["chain_method"] == "threads"
+    for name in ("E", "alpha", "beta"):
+        a, b = vectorized.draws[name], threads.draws[name]
+        assert a.shape == b.shape == (2, 200)
+        # Posterior medians agree within a few Monte Carlo standard errors.
+        assert abs(np.median(a) - np.median(b)) < 0.5 * np.std(a), name
+
+
+def test_bad_chain_method_names_the_choices():
+    from scalinglaws.errors import InputError
+
+    with pytest.raises(InputError, match=r"chain_method='pmap'.*'auto', 'threads', 'vectorized'"):
+        infer("chinchilla", "chinchilla", query=QUERY, chain_method="pmap")
