@@ -7,7 +7,8 @@ Run: python benchmarks/uncertainty_speed.py [--scipy-refits 200] [--calibration 
 
 The sampler table (issue 13) times `infer` with its defaults (whole call: point fit,
 Laplace mode, leave-largest-out discrepancy, 4 chains x (300 + 1000) whitened NUTS,
-diagnostics; and with the point fit given) beside a plain numpyro model
+diagnostics; with the point fit given; and with `chain_method="vectorized"`, the default
+before chains ran side by side on a CPU's threads) beside a plain numpyro model
 of the same likelihood (Student-t on log loss, the same priors), 4 vectorised chains x
 (1000 warm-up + 1000 draws) from the point fit, with a diagonal and a dense mass matrix,
 each timed after `block_until_ready` in the same process, with the minimum bulk/tail ESS

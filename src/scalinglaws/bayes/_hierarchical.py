@@ -140,7 +140,7 @@ def hierarchical_infer(
     progress: bool = False,
 ) -> HierarchicalPosterior:
     """Fit a law across groups of runs with shared exponents and per-group coefficients
-    (NUTS, vectorised chains).
+    (NUTS; on one CPU device the chains run side by side on threads, else vectorised).
 
     **Arguments:**
 
