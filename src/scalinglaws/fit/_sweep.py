@@ -507,7 +507,7 @@ def _bucket(n: int) -> int:
     """Padded row count of a group's BFGS lanes: 16 for up to 16 rows (`MIN_BUCKET`), 64 for
     17 to 64 rows, then the next multiple of an eighth of the next power of two (at most
     12.5% padding: large groups are few, so fine buckets cost few compilations and save real
-    work). Screening uses the same buckets.
+    work). Screening pads to finer sizes within these buckets (`_screen_rows`).
 
     Why so few buckets: each is a BFGS pool, about 1.2 s of tracing and compiling on a
     2-core CPU, while a lane's cost is mostly its per-step work, not its rows (512 lanes of
@@ -521,6 +521,15 @@ def _bucket(n: int) -> int:
         return 64
     step = (1 << int(np.ceil(np.log2(n)))) // 8
     return -(-n // step) * step
+
+
+def _screen_rows(n: int, bucket: int) -> int:
+    """Padded row count for screening a group of `n` rows whose BFGS lanes use `bucket` rows:
+    the next multiple of `MIN_BUCKET` (16, 32, 48 or 64) in buckets of up to 64 rows, else
+    the bucket's. Why finer than the lanes' buckets: a screening program compiles in about
+    0.05 s, a BFGS pool in about 1 s, and screening's cost is proportional to the padded
+    rows (1,000 groups of 20-60 rows: 48 padded rows on average instead of 64)."""
+    return -(-n // MIN_BUCKET) * MIN_BUCKET if bucket <= 64 else bucket
 
 
 def _chunk_size(n_groups: int, n_starts: int, rows: int, chunk: int | None) -> int:
@@ -629,13 +638,19 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     shared = {"param": param, "starts": starts, "options": {"loss": options["loss"], "delta": options["delta"]}}
     for rows, groups in buckets.items():
         clock = time.perf_counter()
-        chunk = _chunk_size(len(groups), n_starts, rows, options["chunk"])
-        for lo in range(0, len(groups), chunk):
-            positions = np.arange(lo, min(lo + chunk, len(groups)))
-            batched = pad_batch(jax.tree.map(lambda a: a[positions], arrays_of[rows]), chunk)
-            screened = np.asarray(sharded_map(_screen_batched, batched, shared))
-            # Copies: a view would keep the whole chunk's array alive.
-            screened_of.update({groups[pos]: screened[j].copy() for j, pos in enumerate(positions)})
+        by_rows: dict[int, list[int]] = {}
+        for g in groups:
+            by_rows.setdefault(_screen_rows(members[g].size, rows), []).append(g)
+        for screen_rows, screen_groups in sorted(by_rows.items()):
+            arrays = (arrays_of[rows] if screen_rows == rows and screen_groups == groups else
+                      _padded_arrays(screen_groups, members, screen_rows, problem.x, log_y_all, problem.weights))
+            chunk = _chunk_size(len(screen_groups), n_starts, screen_rows, options["chunk"])
+            for lo in range(0, len(screen_groups), chunk):
+                positions = np.arange(lo, min(lo + chunk, len(screen_groups)))
+                batched = pad_batch(jax.tree.map(lambda a: a[positions], arrays), chunk)
+                screened = np.asarray(sharded_map(_screen_batched, batched, shared))
+                # Copies: a view would keep the whole chunk's array alive.
+                screened_of.update({screen_groups[pos]: screened[j].copy() for j, pos in enumerate(positions)})
         report(f"{label}: {len(groups)} group(s) of <= {rows} rows: screened {n_starts} starts each in "
                f"{time.perf_counter() - clock:.2f} s")
     for position, (rows, groups) in enumerate(buckets.items()):
