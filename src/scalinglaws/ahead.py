@@ -43,10 +43,11 @@ class compile_ahead:  # noqa: N801 (used like a function)
     a sweep compiles each size bucket's BFGS pool while it screens and refines (a BFGS
     pool is a `while_loop`, which XLA runs mostly on one core). Only compilation happens on
     this thread. (Programs do execute side by side elsewhere: a sweep's BFGS pools, see
-    `scalinglaws.fit._sweep.STREAMS`. An earlier note here warned that two programs executing
-    at once on a 2-core CPU could exhaust XLA's thread pool; with jax 0.10.2, 6,000 pairs of
-    32-step BFGS loops over 512 lanes, 1,500 screening calls beside such loops and 70
-    sweeps of 1,000 groups ran without a hang.)
+    `scalinglaws.fit._sweep.STREAMS`, and `infer`'s chains on a CPU, see
+    `scalinglaws.bayes._infer.resolve_chain_method`. An earlier note here warned that two
+    programs executing at once on a 2-core CPU could exhaust XLA's thread pool; with jax
+    0.10.2, 6,000 pairs of 32-step BFGS loops over 512 lanes, 1,500 screening calls beside
+    such loops, 70 sweeps of 1,000 groups and 120 `infer` calls ran without a hang.)
     JAX's configuration contexts are per thread, so the thread enters float64 itself.
     """
 

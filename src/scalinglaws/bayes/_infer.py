@@ -727,6 +727,9 @@ class NutsProgram:
         never on the number of threads."""
         if self._compiled is None:  # compiled here, once, before the threads call it
             self._compiled = Remembered(jax.jit(self._program).lower(*self._abstract()).compile(), self._key)
+        # Sliced as NumPy arrays: slicing JAX arrays would dispatch (and, in a fresh process,
+        # compile) a small program per chain, on the worker threads.
+        starts, keys = jax.tree.map(np.asarray, starts), np.asarray(keys)
 
         def chain(i):
             with jax.enable_x64(True):  # configuration contexts are per thread
@@ -765,8 +768,8 @@ def resolve_chain_method(chain_method: str) -> str:
 def run_nuts(density, starts, *, whiten=None, adapt_mass=True, chains, warmup, samples, key, target_accept,
              dense_mass, chain_method="auto", progress_bar=False):
     """NUTS on a [`ModelDensity`][] from `starts` (unconstrained, a leading chain axis); see
-    [`NutsProgram`][] (`chain_method` as in [`infer`][]). Returns `(natural draws of every site (chains, samples, ...),
-    divergences, leapfrog steps of the kept draws)`. `progress_bar` is accepted for
+    [`NutsProgram`][] (`chain_method` as in [`infer`][]). Returns `(natural draws of every
+    site (chains, samples, ...), divergences, leapfrog steps of the kept draws)`. `progress_bar` is accepted for
     compatibility and ignored: the draws never depend on it."""
     del progress_bar
     program = NutsProgram(

@@ -699,7 +699,7 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     # The columns whose ranges a separate `fit` stores, cut to each group below.
     ranged = ranged_columns(problem.x, problem.runs)
     ranged_of = lambda idx: {c: v[idx] for c, v in ranged.items()}  # noqa: E731
-    for n_rounds, groups in sorted(cohorts.items()):
+    for _, groups in sorted(cohorts.items()):
         for lo in range(0, len(groups), assemble_chunk):
             chunk_groups = groups[lo : lo + assemble_chunk]
             inputs = pad_batch(_assemble_inputs(chunk_groups, rounds, screened_of), assemble_chunk)
