@@ -5,7 +5,10 @@ Chinchilla law with Epoch AI's refit coefficients (Besiroglu et al. 2024, arXiv:
 E = 1.8172, A = 477.8, B = 2143.9, alpha = 0.3473, beta = 0.3672) and 2% log-normal noise,
 are fitted three ways, each as a fresh process (imports and compilation included):
 
-1. **grouped**: one call, `scalinglaws.fit("chinchilla", table, by="dataset")`;
+1. **grouped**: one call, `scalinglaws.fit("chinchilla", table, by="dataset")`; also
+   as the command line, `scalinglaws fit TABLE --law chinchilla --by dataset --json`
+   (the `scalinglaws` executable, which freezes its imports out of the garbage
+   collector's reach and so exits faster: see `scalinglaws.cli.run`);
 2. **`sl.fit` loop**: a Python loop of `scalinglaws.fit` calls, one per data set;
 3. **SciPy**: per data set, Epoch's 4,500-point grid screened in one vectorised NumPy
    call, then L-BFGS-B from the best 16 (the algorithm of `fit`), in a Python loop, two
@@ -228,6 +231,39 @@ def median_run(label: str, script: str, *args: str, repeats: int, env: dict | No
     return chosen
 
 
+def run_command(label: str, argv: list[str]) -> dict:
+    """Run the `scalinglaws` executable as a user types it (`SCALINGLAWS_CACHE_DIR=off`: no
+    compiled programs from earlier runs); its `--json` fits as objectives, wall and CPU s."""
+    load = os.getloadavg()[0]
+    cpu = _cpu_of_children()
+    start = time.perf_counter()
+    env = {**os.environ, "SCALINGLAWS_CACHE_DIR": "off"}
+    out = subprocess.run([str(Path(sys.executable).parent / "scalinglaws"), *argv],
+                         capture_output=True, text=True, env=env, check=False)
+    wall = time.perf_counter() - start
+    if out.returncode != 0:
+        sys.exit(f"{label} failed:\n{out.stderr[-3000:]}")
+    fits = json.loads(out.stdout)["fits"]
+    document = {"objective": {str(f["group"]): float(f["objective"]) for f in fits},
+                "converged": sum(bool(f["converged"]) for f in fits), "wall_s": wall,
+                "cpu_s": _cpu_of_children() - cpu}
+    print(f"{label:<58} {wall:8.1f} s wall {document['cpu_s']:8.1f} s cpu  (load {load:.1f} -> "
+          f"{os.getloadavg()[0]:.1f})", flush=True)
+    return document
+
+
+def median_command(label: str, argv: list[str], repeats: int) -> dict:
+    """`run_command` `repeats` times; the run with the median wall time (see `median_run`)."""
+    runs = sorted((run_command(f"{label} [{i + 1}/{repeats}]" if repeats > 1 else label, argv)
+                   for i in range(repeats)), key=lambda r: r["wall_s"])
+    chosen = dict(runs[(len(runs) - 1) // 2])
+    chosen["walls"] = [r["wall_s"] for r in runs]
+    if repeats > 1:
+        print(f"  median of {repeats}: {chosen['wall_s']:.1f} s wall (runs: "
+              f"{', '.join(f'{w:.1f}' for w in chosen['walls'])} s)", flush=True)
+    return chosen
+
+
 def compare(a: dict, b: dict) -> tuple[float, int]:
     """Worst relative difference of objectives over the keys both have, and that count."""
     keys = sorted(set(a) & set(b))
@@ -257,6 +293,12 @@ def main() -> None:
 
             grouped = median_run(f"grouped: sl.fit(..., by='dataset'), {options.datasets} data sets", GROUPED, csv,
                                  repeats=options.repeats)
+            command = median_command(f"grouped: scalinglaws fit --by dataset --json, {options.datasets} data sets",
+                                     ["fit", csv, "--law", "chinchilla", "--by", "dataset", "--json"],
+                                     repeats=options.repeats)
+            worst, n = compare(command["objective"], grouped["objective"])
+            print(f"  command line vs grouped call: worst relative objective difference {worst:.2e} over {n} data "
+                  f"sets; converged {command['converged']}", flush=True)
             rows = [("grouped (one call)", grouped["wall_s"], grouped["cpu_s"], "measured")]
             if not options.no_loop:
                 loop = run(f"loop of sl.fit, {options.datasets} data sets", LOOP, csv)
@@ -288,6 +330,8 @@ def main() -> None:
             for name, wall, cpu, note in rows:
                 ratio = wall / grouped["wall_s"]
                 print(f"{name:<26} {wall:9.1f} {cpu:9.1f} {ratio:11.1f}x  {note}")
+            print(f"\nthe same grouped call from the command line: {command['wall_s']:.1f} s wall; "
+                  + ", ".join(f"{name} / command line {wall / command['wall_s']:.1f}x" for name, wall, _, _ in rows[1:]))
 
         if not options.no_hitchhiker:
             path = HITCHHIKER / "hitchhiker_subset_long.csv"
