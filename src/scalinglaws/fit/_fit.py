@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -246,7 +245,7 @@ def fit_arrays(
     )
     values, objs = values.at[best].set(value), objs.at[best].set(obj)
     return _assemble(
-        param, screened, chosen, u0, values, objs, results, steps, loss, delta, type(law).target, log_y
+        param, screened, chosen, u0, values, objs, results, steps, loss, delta, type(law).target, log_y.shape[0]
     )
 
 
@@ -274,27 +273,47 @@ def _differentiable_optimum(param, x, log_y, weights, u_best, obj_best, loss, de
     return attach(u_best, solution), attach(obj_best, obj)
 
 
-def _best_lane(objs: Array) -> Array:
-    """Index of the refined start with the lowest objective (NaN ranked as +inf)."""
-    return jnp.argmin(jnp.where(jnp.isnan(objs), jnp.inf, objs))
+def _best_lane(objs: Array, xp=jnp) -> Array:
+    """Index of the refined start with the lowest objective (NaN ranked as +inf; the first
+    of equal ones)."""
+    return xp.argmin(xp.where(xp.isnan(objs), xp.inf, objs))
 
 
-def _assemble(param, screened, chosen, u0, values, objs, results, steps, loss, delta, target, log_y):
-    objs = jnp.where(jnp.isnan(objs), jnp.inf, objs)
-    best = _best_lane(objs)
+def _assemble(param, screened, chosen, u0, values, objs, results, steps, loss, delta, target, n_points,
+              *, refined_law=None, bounds=None, **fields):
+    """The `FitResult` of a fit's refined starts: the best lane, how many distinct starts
+    agree with it, whether it sits at an edge, and the verdict `converged`.
+
+    Two modes, one computation. Inside a traced computation (`fit_arrays`) the inputs are
+    JAX arrays and so is the result. On the host (`fit`, `sweep`) they are NumPy arrays and
+    `refined_law` (every lane's law, from `refined_laws`) is given: the verdict is then
+    plain NumPy, and the best law is its row of `refined_law`. Why: compiling this
+    bookkeeping as an XLA program took 0.45 s of tracing and compiling on the first fit of
+    each data size on a 2-core CPU (0.1 s of it `edge_bounds`' eager operations), more than
+    the refinement of a small fit, and as long again at the end of a sweep of 1,000 groups.
+    `bounds`: `edge_limits(param)`, computed once by a caller that assembles many fits;
+    `fields`: `FitResult`'s fields that describe the runs (`data_fingerprint`, ...)."""
+    xp = jnp if refined_law is None else np
+    objs = xp.where(xp.isnan(objs), xp.inf, objs)
+    best = _best_lane(objs, xp)
     best_obj = objs[best]
-    n_agree, n_distinct = agreement(u0, objs, jnp)
+    n_agree, n_distinct = agreement(u0, objs, xp)
     best_result = jax.tree.map(lambda v: v[best], results)
-    solver_ok = best_result == optx.RESULTS.successful
-    low, high = edge_bounds(param)
+    if refined_law is None:
+        law, refined_law = param.law_from_unconstrained(values[best]), jax.vmap(param.law_from_unconstrained)(values)
+        solver_ok = best_result == optx.RESULTS.successful
+    else:
+        law = jax.tree.map(lambda v: v[best], refined_law)
+        # The item's code, compared in NumPy (`==` on items makes a JAX array).
+        solver_ok = jax.tree.leaves(best_result)[0] == jax.tree.leaves(optx.RESULTS.successful)[0]
+    low, high, owners = edge_limits(param) if bounds is None else bounds
     at_element = (values[best] < low) | (values[best] > high)
-    owners = free_element_names(param)
-    at_edge = jnp.stack([jnp.any(at_element[np.asarray([o == n for o in owners])]) for n in param.free])
+    at_edge = xp.stack([xp.any(at_element[owners == n]) for n in param.free])
     converged = (
-        solver_ok & jnp.isfinite(best_obj) & ((n_agree >= 2) | (n_distinct < 2)) & ~jnp.any(at_edge)
+        solver_ok & xp.isfinite(best_obj) & ((n_agree >= 2) | (n_distinct < 2)) & ~xp.any(at_edge)
     )
-    return FitResult(
-        law=param.law_from_unconstrained(values[best]),
+    result = FitResult(
+        law=law,
         objective=best_obj,
         converged=converged,
         result=best_result,
@@ -307,7 +326,7 @@ def _assemble(param, screened, chosen, u0, values, objs, results, steps, loss, d
         refined_objectives=objs,
         refined_results=results,
         refined_steps=steps,
-        refined_law=jax.vmap(param.law_from_unconstrained)(values),
+        refined_law=refined_law,
         free=param.free,
         fixed=param.fixed,
         ties=param.ties,
@@ -315,14 +334,28 @@ def _assemble(param, screened, chosen, u0, values, objs, results, steps, loss, d
         delta=float(delta),
         target=target,
         inputs=tuple(param.template.inputs),
-        n_points=int(log_y.shape[0]),
+        n_points=int(n_points),
+        **fields,
     )
+    # On the host: NumPy arrays throughout (indexing leaves NumPy scalars), as JAX would give.
+    return result if xp is jnp else jax.tree.map(np.asarray, result)
+
+
+def edge_limits(param: Parameterization) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`edge_bounds(param)` and the free coefficient owning each element (see `_assemble`)."""
+    return *edge_bounds(param), np.asarray(free_element_names(param), dtype=object)
+
+
+@eqx.filter_jit
+def refined_laws(param: Parameterization, values: Array) -> AbstractLaw:
+    """The law at every row of `values` (unconstrained), batched: what `_assemble` takes on
+    the host. One small program per number of rows."""
+    return jax.vmap(param.law_from_unconstrained)(values)
 
 
 # One compiled call per round: eager JAX operations between stages would each compile a
 # small kernel, which on CPU costs more than the whole refinement.
 _round_jit = eqx.filter_jit(_screen_and_refine)
-_assemble_jit = eqx.filter_jit(_assemble)
 
 
 @float64
@@ -461,17 +494,16 @@ def fit(
         if n_agree >= 2:
             break
     values, objs, results, steps = (
-        jax.tree.map(lambda *leaves: jnp.concatenate(leaves), *[p[i] for p in pieces]) for i in range(4)
+        jax.tree.map(lambda *leaves: np.concatenate([np.asarray(a) for a in leaves]), *[p[i] for p in pieces])
+        for i in range(4)
     )
-    result = _assemble_jit(
-        param, screened, jnp.concatenate(chosen_all), jnp.concatenate(u0_all), values, objs, results, steps,
-        loss, delta, target, log_y,
-    )
-    # Set outside the compiled call: as a static argument every new data set would recompile.
-    fingerprint = problem.runs.fingerprint([*problem.x, target])
-    n_groups = 0 if problem.groups is None else int(np.unique(problem.groups).size)
-    result = dataclasses.replace(
-        result, data_fingerprint=fingerprint, n_groups=n_groups, input_ranges=input_ranges(problem.x, problem.runs)
+    result = _assemble(
+        param, np.asarray(screened), np.concatenate([np.asarray(c) for c in chosen_all]),
+        np.concatenate([np.asarray(u) for u in u0_all]), values, objs, results, steps,
+        loss, delta, target, log_y.shape[0], refined_law=jax.tree.map(np.asarray, refined_laws(param, values)),
+        data_fingerprint=problem.runs.fingerprint([*problem.x, target]),
+        n_groups=0 if problem.groups is None else int(np.unique(problem.groups).size),
+        input_ranges=input_ranges(problem.x, problem.runs),
     )
     # NumPy leaves: what leaves the float64 scope is never a float64 JAX array that a
     # float32 caller's next operation would silently truncate.

@@ -41,7 +41,9 @@ from ..errors import ConvergenceWarning, IdentifiabilityError, InputError
 from ..laws import AbstractLaw, get_law
 from ..precision import float64
 from ..sharding import device_count, lower_batched, pad_batch, padded_size, sharded_map
-from ._fit import _assemble, _preconditioner, _reporter, agreement, screen, select_batch, whitened_objective
+from ._fit import (
+    _assemble, _preconditioner, _reporter, agreement, edge_limits, refined_laws, screen, select_batch, whitened_objective,
+)
 from ._objective import LossKind
 from ._problem import prepare_problem
 from ._result import FitResult, input_ranges, ranged_columns
@@ -476,33 +478,6 @@ def _run_stream(programs: _PoolPrograms, take, lane_group, y0, p, slots, first_c
     return jax.tree.map(lambda *leaves: np.stack(leaves), *out)
 
 
-_ASSEMBLE_AXES = (None, 0, 0, 0, 0, 0, 0, 0, None, None, None, None)
-_assemble_batched = eqx.filter_jit(eqx.filter_vmap(_assemble, in_axes=_ASSEMBLE_AXES))
-# Groups assembled per call (fewer in small sweeps): a fixed shape, so each number of rounds
-# compiles once, whatever the number of groups that ran it. (Compiling the assembly ahead,
-# during refinement, saved 0.45 s with one pool; beside two pools it saved nothing: 5.44-5.88
-# s without, 5.50-6.05 s with, 8 runs each on 1,000 simulated data sets.)
-ASSEMBLE_CHUNK = 256
-
-
-def _assemble_inputs(groups, rounds, screened_of) -> tuple:
-    """`_assemble`'s batched inputs for `groups` (which ran the same number of rounds), as
-    NumPy arrays: screened objectives, chosen starts, unconstrained starts, and the refined
-    values, objectives, results and steps of every round, concatenated."""
-
-    def stack(get):
-        return np.stack([np.concatenate([get(p) for p in rounds[g]]) for g in groups])
-
-    refined = tuple(
-        jax.tree.map(
-            lambda *leaves: np.stack(leaves),
-            *[jax.tree.map(lambda *a: np.concatenate(a), *[p[2][i] for p in rounds[g]]) for g in groups],
-        )
-        for i in range(4)
-    )
-    return (np.stack([screened_of[g] for g in groups]), stack(lambda p: p[0]), stack(lambda p: p[1]), *refined)
-
-
 def _bucket(n: int) -> int:
     """Padded row count of a group's BFGS lanes: 16 for up to 16 rows (`MIN_BUCKET`), 64 for
     17 to 64 rows, then the next multiple of an eighth of the next power of two (at most
@@ -633,8 +608,6 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     # every bucket; each next one while this one refines the one before (see `_PoolPrograms`).
     executor = ahead_executor()
     programs[order[0]].compile_on(executor)
-    assemble_chunk = padded_size(min(ASSEMBLE_CHUNK, 1 << int(np.ceil(np.log2(len(members))))))
-    assemble_static = (options["loss"], options["delta"], target, np.zeros(1))
     shared = {"param": param, "starts": starts, "options": {"loss": options["loss"], "delta": options["delta"]}}
     for rows, groups in buckets.items():
         clock = time.perf_counter()
@@ -690,29 +663,29 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     if executor is not None:
         executor.shutdown(wait=False)
 
-    # Assemble: vectorised over groups that ran the same number of rounds, in chunks of
-    # `assemble_chunk` groups (one compilation per round count).
-    cohorts: dict[int, list[int]] = {}
-    for g in members:
-        cohorts.setdefault(len(rounds[g]), []).append(g)
+    # Assemble each group's result on the host, as `fit` does (see `_assemble`), from every
+    # lane's law, computed in one call (padded to a power of two: few compilations).
+    bounds = edge_limits(param)
+    lanes_of = {g: np.concatenate([p[2][0] for p in rounds[g]]) for g in members}
+    values = np.concatenate(list(lanes_of.values()))
+    padded = np.concatenate([values, np.repeat(values[:1], (1 << int(np.ceil(np.log2(len(values))))) - len(values), 0)])
+    laws = jax.tree.map(np.asarray, refined_laws(param, padded))
+    first = dict(zip(lanes_of, np.cumsum([0] + [len(v) for v in lanes_of.values()]), strict=False))
     results: dict[int, FitResult] = {}
     # The columns whose ranges a separate `fit` stores, cut to each group below.
     ranged = ranged_columns(problem.x, problem.runs)
-    ranged_of = lambda idx: {c: v[idx] for c, v in ranged.items()}  # noqa: E731
-    for _, groups in sorted(cohorts.items()):
-        for lo in range(0, len(groups), assemble_chunk):
-            chunk_groups = groups[lo : lo + assemble_chunk]
-            inputs = pad_batch(_assemble_inputs(chunk_groups, rounds, screened_of), assemble_chunk)
-            batch = jax.tree.map(np.asarray, _assemble_batched(param, *inputs, *assemble_static))
-            for j, g in enumerate(chunk_groups):
-                one = jax.tree.map(lambda a: np.asarray(a[j]), batch)
-                idx = members[g]
-                n_groups = 0 if problem.groups is None else int(np.unique(problem.groups[idx]).size)
-                fingerprint = _fingerprint({c: problem.x[c][idx] for c in inputs_of_law} | {target: problem.y[idx]})
-                results[g] = dataclasses.replace(
-                    one, n_points=int(idx.size), n_groups=n_groups, data_fingerprint=fingerprint,
-                    input_ranges=input_ranges(ranged_of(idx)),
-                )
+    for g, idx in members.items():
+        pieces = rounds[g]
+        refined = (jax.tree.map(lambda *a: np.concatenate(a), *[p[2][i] for p in pieces]) for i in range(4))
+        lanes = slice(first[g], first[g] + len(lanes_of[g]))
+        results[g] = _assemble(
+            param, screened_of[g], np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces]),
+            *refined, options["loss"], options["delta"], target, idx.size,
+            refined_law=jax.tree.map(lambda a: a[lanes], laws), bounds=bounds,
+            n_groups=0 if problem.groups is None else int(np.unique(problem.groups[idx]).size),
+            data_fingerprint=_fingerprint({c: problem.x[c][idx] for c in inputs_of_law} | {target: problem.y[idx]}),
+            input_ranges=input_ranges({c: v[idx] for c, v in ranged.items()}),
+        )
     fits = [SweepFit(labels[g], label, results[g]) for g in sorted(results)]
     return fits, skipped
 
