@@ -450,8 +450,15 @@ def _run_stream(programs: _PoolPrograms, take, lane_group, y0, p, slots, first_c
     n_lanes = len(lane_group)
     slot_lane = np.full(slots, -1)
     carry = _idle_carry(programs.shared, {"y0": y0[:1], "P": p[:1], **take(lane_group[:1])}, slots)
+    # The slots' inputs (an idle slot holds lane 0's), rewritten only where a slot's lane
+    # changes, and the finished lanes' outputs, written in place: gathering every slot's rows
+    # and slicing each finished lane's outputs one by one, in Python, took about 0.3 s of
+    # each pool's 2.7 s on 1,000 simulated data sets (and holds the GIL the other pool needs).
+    inputs = {"y0": y0[np.zeros(slots, dtype=int)], "P": p[np.zeros(slots, dtype=int)],
+              **take(lane_group[np.zeros(slots, dtype=int)])}
+    holds = np.zeros(slots, dtype=int)
     queue = 0
-    out = [None] * n_lanes
+    out_leaves = treedef = None
     while True:
         fresh = np.zeros(slots, dtype=bool)
         free = np.flatnonzero(slot_lane < 0)
@@ -463,19 +470,33 @@ def _run_stream(programs: _PoolPrograms, take, lane_group, y0, p, slots, first_c
         if (slot_lane < 0).all():
             break
         lanes = np.maximum(slot_lane, 0)
-        carry, done, final = jax.tree.map(np.asarray, programs.run(
-            {"carry": carry, "fresh": fresh, "y0": y0[lanes], "P": p[lanes], **take(lane_group[lanes])}
-        ))
+        changed = np.flatnonzero(holds != lanes)
+        if changed.size:
+            rows = take(lane_group[lanes[changed]])
+            for name, value in (("y0", y0[lanes[changed]]), ("P", p[lanes[changed]])):
+                inputs[name][changed] = value
+            for name in rows:
+                if isinstance(rows[name], dict):
+                    for column in rows[name]:
+                        inputs[name][column][changed] = rows[name][column]
+                else:
+                    inputs[name][changed] = rows[name]
+            holds[changed] = lanes[changed]
+        carry, done, final = jax.tree.map(np.asarray, programs.run({"carry": carry, "fresh": fresh, **inputs}))
         if first_call is not None:
             first_call()
             first_call = None
-        for slot in np.flatnonzero(done & (slot_lane >= 0)):
-            out[slot_lane[slot]] = jax.tree.map(lambda a: a[slot], final)
-            slot_lane[slot] = -1
+        if out_leaves is None:
+            leaves, treedef = jax.tree.flatten(final)
+            out_leaves = [np.empty((n_lanes, *leaf.shape[1:]), leaf.dtype) for leaf in leaves]
+        finished = np.flatnonzero(done & (slot_lane >= 0))
+        for target, leaf in zip(out_leaves, jax.tree.leaves(final), strict=True):
+            target[slot_lane[finished]] = leaf[finished]
+        slot_lane[finished] = -1
         carry["terminate"] = np.where(slot_lane < 0, True, carry["terminate"])
     if first_call is not None:
         first_call()
-    return jax.tree.map(lambda *leaves: np.stack(leaves), *out)
+    return jax.tree.unflatten(treedef, out_leaves)
 
 
 def _bucket(n: int) -> int:
