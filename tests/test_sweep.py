@@ -381,6 +381,31 @@ def test_lanes_beyond_one_pool_run_side_by_side_and_equal_separate_fits(many_gro
         assert int(grouped[name].n_agree) == int(alone.n_agree)
 
 
+def test_long_lanes_parked_behind_waiting_ones_resume_where_they_stopped(many_groups, monkeypatch):
+    """A lane still running after `PARK_AFTER` steps, while lanes that have not started wait,
+    goes to the back of the queue with its state and resumes from it: the same steps and
+    optima as without parking. 64-slot pools here, so that the queue is long."""
+    from scalinglaws.fit import _sweep as sweep_module
+
+    data, _ = many_groups
+    monkeypatch.setattr(sweep_module, "MAX_SLOTS", 64)
+    calls = []
+    run = sweep_module._PoolPrograms.run
+    monkeypatch.setattr(sweep_module._PoolPrograms, "run", lambda self, b: calls.append(1) or run(self, b))
+    monkeypatch.setattr(sweep_module, "PARK_AFTER", 10**9)
+    unparked = sweep("power-n", data, by="family", starts=60)
+    n_unparked, calls[:] = len(calls), []
+    monkeypatch.setattr(sweep_module, "PARK_AFTER", 32)
+    parked = sweep("power-n", data, by="family", starts=60)
+    assert len(calls) != n_unparked  # the schedule changed...
+    for a, b in zip(unparked, parked, strict=True):  # ...the lanes did not
+        np.testing.assert_array_equal(a.result.refined_steps, b.result.refined_steps)
+        np.testing.assert_allclose(a.result.refined_objectives, b.result.refined_objectives, rtol=1e-12)
+        assert int(a.result.n_agree) == int(b.result.n_agree) and bool(a.result.converged) == bool(b.result.converged)
+        for key, value in a.result.coefficients.items():
+            np.testing.assert_allclose(value, b.result.coefficients[key], rtol=1e-10)
+
+
 def test_pools_side_by_side_give_the_results_of_one_after_another(many_groups, monkeypatch):
     """Whether the pools run at once (two or more cores) or in turn (one core), every lane
     has the same slot, so the results are the same to the bit."""

@@ -19,6 +19,7 @@ converged either way.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
 import functools
@@ -221,6 +222,18 @@ def _screen_batched(batched, shared):
 
 SEGMENT = 32
 MAX_SLOTS = 512
+# A lane that has run this many steps in its slot while lanes that have not started yet are
+# waiting goes to the back of the queue, its state kept (it resumes where it stopped).
+# Why: lanes that run to `max_steps` (3% of them on 1,000 simulated Chinchilla data sets)
+# otherwise start until the queue's last moments and leave each pool a tail of calls whose
+# slots are mostly idle: 28 of a pool's 139 calls ran under half full. Parked at 256 steps,
+# the long lanes run together at the end: about 125 calls per pool (a replay of the
+# measured step counts, and measured; 320 gives 127, 192 gives 130). A resumed lane may run
+# in another slot, and a lane's arithmetic can depend on its slot in the last bit (a 96-step
+# loop over 512 lanes, permuted, changed 3 of the state's 15 leaves); all 1,000 data sets'
+# results were identical to the bit nonetheless. The schedule depends on step counts only,
+# so results never depend on timing.
+PARK_AFTER = 256
 # Pools run side by side (one thread each) when a round's lanes fill more than one pool.
 # Why: a pool's step is a chain of small kernels, most of which XLA runs on one core, so
 # one pool leaves the second core of a 2-core CPU mostly idle. Measured there (float64, the
@@ -457,16 +470,28 @@ def _run_stream(programs: _PoolPrograms, take, lane_group, y0, p, slots, first_c
     inputs = {"y0": y0[np.zeros(slots, dtype=int)], "P": p[np.zeros(slots, dtype=int)],
               **take(lane_group[np.zeros(slots, dtype=int)])}
     holds = np.zeros(slots, dtype=int)
-    queue = 0
+    queue = collections.deque(range(n_lanes))
+    unstarted = n_lanes  # lanes never yet in a slot (the queue's first ones)
+    entered = np.zeros(slots, dtype=np.int64)  # a slot's lane's steps when it entered the slot
+    parked = np.zeros(n_lanes, dtype=bool)
+    store = jax.tree.map(lambda a: np.empty((n_lanes, *a.shape[1:]), a.dtype), carry)  # parked carries
     out_leaves = treedef = None
     while True:
         fresh = np.zeros(slots, dtype=bool)
         free = np.flatnonzero(slot_lane < 0)
-        if queue < n_lanes and free.size:
-            new = free[: n_lanes - queue]
-            slot_lane[new] = np.arange(queue, queue + new.size)
-            queue += new.size
-            fresh[new] = True
+        if queue and free.size:
+            new = free[: len(queue)]
+            entering = np.array([queue.popleft() for _ in new])
+            unstarted -= int((~parked[entering]).sum())
+            slot_lane[new] = entering
+            resumed = parked[entering]
+            fresh[new[~resumed]] = True
+            if resumed.any():
+                carry = jax.tree.map(np.array, carry)  # writable
+                for leaf, kept in zip(jax.tree.leaves(carry), jax.tree.leaves(store), strict=True):
+                    leaf[new[resumed]] = kept[entering[resumed]]
+                parked[entering[resumed]] = False
+            entered[new] = np.where(resumed, carry["steps"][new], 0)
         if (slot_lane < 0).all():
             break
         lanes = np.maximum(slot_lane, 0)
@@ -493,6 +518,13 @@ def _run_stream(programs: _PoolPrograms, take, lane_group, y0, p, slots, first_c
         for target, leaf in zip(out_leaves, jax.tree.leaves(final), strict=True):
             target[slot_lane[finished]] = leaf[finished]
         slot_lane[finished] = -1
+        if unstarted:
+            park = np.flatnonzero((slot_lane >= 0) & (carry["steps"] - entered >= PARK_AFTER))
+            for kept, leaf in zip(jax.tree.leaves(store), jax.tree.leaves(carry), strict=True):
+                kept[slot_lane[park]] = leaf[park]
+            parked[slot_lane[park]] = True
+            queue.extend(slot_lane[park].tolist())
+            slot_lane[park] = -1
         carry["terminate"] = np.where(slot_lane < 0, True, carry["terminate"])
     if first_call is not None:
         first_call()
