@@ -294,25 +294,27 @@ def _assemble(param, screened, chosen, u0, values, objs, results, steps, loss, d
     `bounds`: `edge_limits(param)`, computed once by a caller that assembles many fits;
     `fields`: `FitResult`'s fields that describe the runs (`data_fingerprint`, ...)."""
     xp = jnp if refined_law is None else np
+    # On the host, NumPy arrays throughout (indexing gives NumPy scalars), as JAX would give.
+    at = (lambda v, i: v[i]) if xp is jnp else (lambda v, i: np.asarray(v[i]))
     objs = xp.where(xp.isnan(objs), xp.inf, objs)
     best = _best_lane(objs, xp)
-    best_obj = objs[best]
-    n_agree, n_distinct = agreement(u0, objs, xp)
-    best_result = jax.tree.map(lambda v: v[best], results)
+    best_obj = at(objs, best)
+    n_agree, n_distinct = (xp.asarray(n) for n in agreement(u0, objs, xp))
+    best_result = jax.tree.map(lambda v: at(v, best), results)
     if refined_law is None:
         law, refined_law = param.law_from_unconstrained(values[best]), jax.vmap(param.law_from_unconstrained)(values)
         solver_ok = best_result == optx.RESULTS.successful
     else:
-        law = jax.tree.map(lambda v: v[best], refined_law)
+        law = jax.tree.map(lambda v: at(v, best), refined_law)
         # The item's code, compared in NumPy (`==` on items makes a JAX array).
-        solver_ok = jax.tree.leaves(best_result)[0] == jax.tree.leaves(optx.RESULTS.successful)[0]
+        solver_ok = np.asarray(jax.tree.leaves(best_result)[0] == jax.tree.leaves(optx.RESULTS.successful)[0])
     low, high, owners = edge_limits(param) if bounds is None else bounds
     at_element = (values[best] < low) | (values[best] > high)
     at_edge = xp.stack([xp.any(at_element[owners == n]) for n in param.free])
-    converged = (
+    converged = xp.asarray(
         solver_ok & xp.isfinite(best_obj) & ((n_agree >= 2) | (n_distinct < 2)) & ~xp.any(at_edge)
     )
-    result = FitResult(
+    return FitResult(
         law=law,
         objective=best_obj,
         converged=converged,
@@ -337,8 +339,6 @@ def _assemble(param, screened, chosen, u0, values, objs, results, steps, loss, d
         n_points=int(n_points),
         **fields,
     )
-    # On the host: NumPy arrays throughout (indexing leaves NumPy scalars), as JAX would give.
-    return result if xp is jnp else jax.tree.map(np.asarray, result)
 
 
 def edge_limits(param: Parameterization) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
