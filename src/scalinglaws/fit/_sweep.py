@@ -458,8 +458,9 @@ def _concurrent_ok() -> bool:
 
 def _run_stream(programs: _PoolPrograms, take, lane_group, y0, p, slots, first_call=None):
     """Run lanes (`lane_group`, `y0`, `P` for each) through one pool of `slots` slots,
-    refilled as lanes finish; returns their final `(values, objectives, results, steps)`,
-    stacked in lane order. `first_call`: called once, after the first call of the pool."""
+    refilled as lanes finish (a long lane may wait its turn again, its state kept: see
+    `PARK_AFTER`); returns their final `(values, objectives, results, steps)`, stacked in
+    lane order. `first_call`: called once, after the first call of the pool."""
     n_lanes = len(lane_group)
     slot_lane = np.full(slots, -1)
     carry = _idle_carry(programs.shared, {"y0": y0[:1], "P": p[:1], **take(lane_group[:1])}, slots)
