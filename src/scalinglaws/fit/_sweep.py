@@ -462,15 +462,18 @@ def _run_stream(programs: _PoolPrograms, take, lane_group, y0, p, slots, first_c
     `PARK_AFTER`); returns their final `(values, objectives, results, steps)`, stacked in
     lane order. `first_call`: called once, after the first call of the pool."""
     n_lanes = len(lane_group)
+
+    def rows_of(lanes):  # the program's per-slot inputs for these lanes
+        return {"y0": y0[lanes], "P": p[lanes], **take(lane_group[lanes])}
+
     slot_lane = np.full(slots, -1)
-    carry = _idle_carry(programs.shared, {"y0": y0[:1], "P": p[:1], **take(lane_group[:1])}, slots)
+    carry = _idle_carry(programs.shared, rows_of(np.zeros(1, dtype=int)), slots)
     # The slots' inputs (an idle slot holds lane 0's), rewritten only where a slot's lane
     # changes, and the finished lanes' outputs, written in place: gathering every slot's rows
     # and slicing each finished lane's outputs one by one, in Python, took about 0.3 s of
     # each pool's 2.7 s on 1,000 simulated data sets (and holds the GIL the other pool needs).
-    inputs = {"y0": y0[np.zeros(slots, dtype=int)], "P": p[np.zeros(slots, dtype=int)],
-              **take(lane_group[np.zeros(slots, dtype=int)])}
     holds = np.zeros(slots, dtype=int)
+    inputs = rows_of(holds)
     queue = collections.deque(range(n_lanes))
     unstarted = n_lanes  # lanes never yet in a slot (the queue's first ones)
     entered = np.zeros(slots, dtype=np.int64)  # a slot's lane's steps when it entered the slot
@@ -498,15 +501,8 @@ def _run_stream(programs: _PoolPrograms, take, lane_group, y0, p, slots, first_c
         lanes = np.maximum(slot_lane, 0)
         changed = np.flatnonzero(holds != lanes)
         if changed.size:
-            rows = take(lane_group[lanes[changed]])
-            for name, value in (("y0", y0[lanes[changed]]), ("P", p[lanes[changed]])):
-                inputs[name][changed] = value
-            for name in rows:
-                if isinstance(rows[name], dict):
-                    for column in rows[name]:
-                        inputs[name][column][changed] = rows[name][column]
-                else:
-                    inputs[name][changed] = rows[name]
+            for target, value in zip(jax.tree.leaves(inputs), jax.tree.leaves(rows_of(lanes[changed])), strict=True):
+                target[changed] = value
             holds[changed] = lanes[changed]
         carry, done, final = jax.tree.map(np.asarray, programs.run({"carry": carry, "fresh": fresh, **inputs}))
         if first_call is not None:
@@ -720,21 +716,21 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     # Assemble each group's result on the host, as `fit` does (see `_assemble`), from every
     # lane's law, computed in one call (padded to a power of two: few compilations).
     bounds = edge_limits(param)
-    lanes_of = {g: np.concatenate([p[2][0] for p in rounds[g]]) for g in members}
-    values = np.concatenate(list(lanes_of.values()))
-    padded = np.concatenate([values, np.repeat(values[:1], (1 << int(np.ceil(np.log2(len(values))))) - len(values), 0)])
-    laws = jax.tree.map(np.asarray, refined_laws(param, padded))
-    first = dict(zip(lanes_of, np.cumsum([0] + [len(v) for v in lanes_of.values()]), strict=False))
+    # Per group, the refined (values, objectives, results, steps) of all its rounds.
+    refined_of = {g: tuple(jax.tree.map(lambda *a: np.concatenate(a), *[p[2][i] for p in rounds[g]]) for i in range(4))
+                  for g in members}
+    values = np.concatenate([refined_of[g][0] for g in members])
+    laws = jax.tree.map(np.asarray, refined_laws(param, pad_batch(values, 1 << int(np.ceil(np.log2(len(values)))))))
+    first = dict(zip(members, np.cumsum([0] + [len(refined_of[g][0]) for g in members]), strict=False))
     results: dict[int, FitResult] = {}
     # The columns whose ranges a separate `fit` stores, cut to each group below.
     ranged = ranged_columns(problem.x, problem.runs)
     for g, idx in members.items():
         pieces = rounds[g]
-        refined = (jax.tree.map(lambda *a: np.concatenate(a), *[p[2][i] for p in pieces]) for i in range(4))
-        lanes = slice(first[g], first[g] + len(lanes_of[g]))
+        lanes = slice(first[g], first[g] + len(refined_of[g][0]))
         results[g] = _assemble(
             param, screened_of[g], np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces]),
-            *refined, options["loss"], options["delta"], target, idx.size,
+            *refined_of[g], options["loss"], options["delta"], target, idx.size,
             refined_law=jax.tree.map(lambda a: a[lanes], laws), bounds=bounds,
             n_groups=0 if problem.groups is None else int(np.unique(problem.groups[idx]).size),
             data_fingerprint=_fingerprint({c: problem.x[c][idx] for c in inputs_of_law} | {target: problem.y[idx]}),
