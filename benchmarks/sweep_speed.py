@@ -195,19 +195,27 @@ def _cpu_of_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(label: str, script: str, *args: str, env: dict | None = None) -> dict:
-    """Run `script` in a fresh interpreter (extra environment variables `env`); its JSON
-    plus wall and CPU seconds."""
+def _timed(label: str, argv: list[str], env: dict | None = None) -> tuple[str, float, float, float]:
+    """Run `argv` as a fresh process (`SCALINGLAWS_CACHE_DIR=off`: no compiled programs
+    from earlier runs; extra environment variables `env`); its stdout, wall and CPU
+    seconds, and the load before it. Exits with its stderr if it failed."""
     load = os.getloadavg()[0]
     cpu = _cpu_of_children()
     start = time.perf_counter()
     env = {**os.environ, "SCALINGLAWS_CACHE_DIR": "off", **(env or {})}
-    out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env, check=False)
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     wall = time.perf_counter() - start
     if out.returncode != 0:
         sys.exit(f"{label} failed:\n{out.stderr[-3000:]}")
-    document = json.loads(out.stdout.strip().splitlines()[-1])
-    document.update(wall_s=wall, cpu_s=_cpu_of_children() - cpu, load_before=load, load_after=os.getloadavg()[0])
+    return out.stdout, wall, _cpu_of_children() - cpu, load
+
+
+def run(label: str, script: str, *args: str, env: dict | None = None) -> dict:
+    """Run `script` in a fresh interpreter (extra environment variables `env`); its JSON
+    plus wall and CPU seconds."""
+    stdout, wall, cpu, load = _timed(label, [sys.executable, "-c", script, *args], env)
+    document = json.loads(stdout.strip().splitlines()[-1])
+    document.update(wall_s=wall, cpu_s=cpu, load_before=load, load_after=os.getloadavg()[0])
     print(
         f"{label:<58} {wall:8.1f} s wall {document['cpu_s']:8.1f} s cpu  (import {document['import_s']:.1f} s, "
         f"fit {document['fit_s']:.1f} s; load {load:.1f} -> {document['load_after']:.1f})",
@@ -216,46 +224,25 @@ def run(label: str, script: str, *args: str, env: dict | None = None) -> dict:
     return document
 
 
-def median_run(label: str, script: str, *args: str, repeats: int, env: dict | None = None) -> dict:
-    """`run` `repeats` times; the run with the median wall time, with every wall time
-    (`walls`). Why: on a shared machine single runs of the same short process vary by 20%
-    or more (one grouped call took 9.0 s between runs of 7.4-7.6 s)."""
-    runs = [run(f"{label} [{i + 1}/{repeats}]" if repeats > 1 else label, script, *args, env=env)
-            for i in range(repeats)]
-    runs.sort(key=lambda r: r["wall_s"])
-    chosen = dict(runs[(len(runs) - 1) // 2])
-    chosen["walls"] = [r["wall_s"] for r in runs]
-    if repeats > 1:
-        print(f"  median of {repeats}: {chosen['wall_s']:.1f} s wall (runs: "
-              f"{', '.join(f'{w:.1f}' for w in chosen['walls'])} s)", flush=True)
-    return chosen
-
-
 def run_command(label: str, argv: list[str]) -> dict:
-    """Run the `scalinglaws` executable as a user types it (`SCALINGLAWS_CACHE_DIR=off`: no
-    compiled programs from earlier runs); its `--json` fits as objectives, wall and CPU s."""
-    load = os.getloadavg()[0]
-    cpu = _cpu_of_children()
-    start = time.perf_counter()
-    env = {**os.environ, "SCALINGLAWS_CACHE_DIR": "off"}
-    out = subprocess.run([str(Path(sys.executable).parent / "scalinglaws"), *argv],
-                         capture_output=True, text=True, env=env, check=False)
-    wall = time.perf_counter() - start
-    if out.returncode != 0:
-        sys.exit(f"{label} failed:\n{out.stderr[-3000:]}")
-    fits = json.loads(out.stdout)["fits"]
+    """Run the `scalinglaws` executable as a user types it; its `--json` fits as
+    objectives, wall and CPU seconds."""
+    stdout, wall, cpu, load = _timed(label, [str(Path(sys.executable).parent / "scalinglaws"), *argv])
+    fits = json.loads(stdout)["fits"]
     document = {"objective": {str(f["group"]): float(f["objective"]) for f in fits},
-                "converged": sum(bool(f["converged"]) for f in fits), "wall_s": wall,
-                "cpu_s": _cpu_of_children() - cpu}
-    print(f"{label:<58} {wall:8.1f} s wall {document['cpu_s']:8.1f} s cpu  (load {load:.1f} -> "
-          f"{os.getloadavg()[0]:.1f})", flush=True)
+                "converged": sum(bool(f["converged"]) for f in fits), "wall_s": wall, "cpu_s": cpu}
+    print(f"{label:<58} {wall:8.1f} s wall {cpu:8.1f} s cpu  (load {load:.1f} -> {os.getloadavg()[0]:.1f})",
+          flush=True)
     return document
 
 
-def median_command(label: str, argv: list[str], repeats: int) -> dict:
-    """`run_command` `repeats` times; the run with the median wall time (see `median_run`)."""
-    runs = sorted((run_command(f"{label} [{i + 1}/{repeats}]" if repeats > 1 else label, argv)
-                   for i in range(repeats)), key=lambda r: r["wall_s"])
+def median_of(label: str, once, repeats: int) -> dict:
+    """`once(label)` (`run` or `run_command` of one process) `repeats` times; the run with
+    the median wall time, with every wall time (`walls`). Why: on a shared machine single
+    runs of the same short process vary by 20% or more (one grouped call took 9.0 s between
+    runs of 7.4-7.6 s)."""
+    runs = sorted((once(f"{label} [{i + 1}/{repeats}]" if repeats > 1 else label) for i in range(repeats)),
+                  key=lambda r: r["wall_s"])
     chosen = dict(runs[(len(runs) - 1) // 2])
     chosen["walls"] = [r["wall_s"] for r in runs]
     if repeats > 1:
@@ -291,11 +278,11 @@ def main() -> None:
             frame.to_csv(csv, index=False)
             print(f"{options.datasets} data sets, {len(frame)} runs (20-60 each), Chinchilla law, 2% noise\n", flush=True)
 
-            grouped = median_run(f"grouped: sl.fit(..., by='dataset'), {options.datasets} data sets", GROUPED, csv,
-                                 repeats=options.repeats)
-            command = median_command(f"grouped: scalinglaws fit --by dataset --json, {options.datasets} data sets",
-                                     ["fit", csv, "--law", "chinchilla", "--by", "dataset", "--json"],
-                                     repeats=options.repeats)
+            grouped = median_of(f"grouped: sl.fit(..., by='dataset'), {options.datasets} data sets",
+                                lambda name: run(name, GROUPED, csv), options.repeats)
+            command = median_of(f"grouped: scalinglaws fit --by dataset --json, {options.datasets} data sets",
+                                lambda name: run_command(name, ["fit", csv, "--law", "chinchilla", "--by", "dataset",
+                                                                "--json"]), options.repeats)
             worst, n = compare(command["objective"], grouped["objective"])
             print(f"  command line vs grouped call: worst relative objective difference {worst:.2e} over {n} data "
                   f"sets; converged {command['converged']}", flush=True)
@@ -310,12 +297,13 @@ def main() -> None:
             subset = min(options.scipy_subset, options.datasets)
             scale = options.datasets / subset
             label = "measured" if subset == options.datasets else f"extrapolated x{scale:g} from {subset}"
+            # One BLAS thread: these are tiny problems, and a multi-threaded BLAS spinning on a
+            # shared machine made earlier SciPy timings 10-20x slower and erratic.
+            one_thread = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
             for mode, name in (("tight", "SciPy, same algorithm"), ("default", "SciPy, usual practice")):
-                # One BLAS thread: these are tiny problems, and a multi-threaded BLAS spinning on a
-                # shared machine made earlier SciPy timings 10-20x slower and erratic.
-                scipy = median_run(f"{name} ({mode}), first {subset} data sets", SCIPY, csv, str(subset), mode,
-                                   repeats=options.repeats,
-                                   env={"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+                scipy = median_of(f"{name} ({mode}), first {subset} data sets",
+                                  lambda label, mode=mode: run(label, SCIPY, csv, str(subset), mode, env=one_thread),
+                                  options.repeats)
                 scipy_wall = scipy["import_s"] + scipy["fit_s"] * scale + (scipy["wall_s"] - scipy["import_s"] - scipy["fit_s"])
                 rows.append((name, scipy_wall, scipy["cpu_s"] * scale, label))
                 worst, n = compare(scipy["objective"], grouped["objective"])
