@@ -406,6 +406,35 @@ def test_long_lanes_parked_behind_waiting_ones_resume_where_they_stopped(many_gr
             np.testing.assert_allclose(value, b.result.coefficients[key], rtol=1e-10)
 
 
+def test_pools_hand_their_last_lanes_to_one_pool_that_finishes_them(many_groups, monkeypatch):
+    """Side-by-side pools hand their last running lanes over, with their states, to one
+    pool that finishes them (`HAND_OVER_PERCENT`; here more lanes than its slots, so some
+    wait for a slot): the same steps and optima as pools that finish their own lanes."""
+    from scalinglaws.fit import _sweep as sweep_module
+
+    data, _ = many_groups
+    streams = []
+    run_stream = sweep_module._run_stream
+    monkeypatch.setattr(
+        sweep_module, "_run_stream",
+        lambda *a, **k: streams.append((len(a[2]), k.get("resume") is not None)) or run_stream(*a, **k),
+    )
+    monkeypatch.setattr(sweep_module, "HAND_OVER_PERCENT", 0)  # never: each pool finishes its own
+    own = sweep("power-n", data, by="family", starts=60)
+    assert streams[:2] == [(320, False), (320, False)] and not any(resumed for _, resumed in streams)
+    streams[:] = []
+    monkeypatch.setattr(sweep_module, "HAND_OVER_PERCENT", 60)
+    handed = sweep("power-n", data, by="family", starts=60)
+    tail = [n for n, resumed in streams if resumed]
+    assert tail and tail[0] > 512  # round 1's tail: more lanes than slots
+    for a, b in zip(own, handed, strict=True):
+        np.testing.assert_array_equal(a.result.refined_steps, b.result.refined_steps)
+        np.testing.assert_allclose(a.result.refined_objectives, b.result.refined_objectives, rtol=1e-12)
+        assert int(a.result.n_agree) == int(b.result.n_agree) and bool(a.result.converged) == bool(b.result.converged)
+        for key, value in a.result.coefficients.items():
+            np.testing.assert_allclose(value, b.result.coefficients[key], rtol=1e-10)
+
+
 def test_pools_side_by_side_give_the_results_of_one_after_another(many_groups, monkeypatch):
     """Whether the pools run at once (two or more cores) or in turn (one core), every lane
     has the same slot, so the results are the same to the bit."""
