@@ -434,15 +434,14 @@ def _refine_pool(programs: _PoolPrograms, arrays, lane_group, start, slots):
     n_lanes = len(lane_group)
     take = lambda groups: jax.tree.map(lambda a: a[groups], arrays)  # noqa: E731
 
-    # Each lane's start and preconditioner, once, in batches of `slots` lanes (one compilation).
-    y0, p = [], []
+    # Each lane's start and preconditioner, once, in batches of `slots` lanes (one compilation),
+    # every batch dispatched before any is read (the device never waits for this thread).
+    batches = []
     for lo in range(0, n_lanes, slots):
         idx = np.minimum(np.arange(lo, lo + slots), n_lanes - 1)
-        batch = {"start": {n: v[idx] for n, v in start.items()}, **take(lane_group[idx])}
-        y0_batch, p_batch = programs.starts(batch)
-        y0.append(np.asarray(y0_batch))
-        p.append(np.asarray(p_batch))
-    y0, p = np.concatenate(y0)[:n_lanes], np.concatenate(p)[:n_lanes]
+        batches.append(programs.starts({"start": {n: v[idx] for n, v in start.items()}, **take(lane_group[idx])}))
+    y0 = np.concatenate([np.asarray(y0_batch) for y0_batch, _ in batches])[:n_lanes]
+    p = np.concatenate([np.asarray(p_batch) for _, p_batch in batches])[:n_lanes]
 
     parts = np.array_split(np.arange(n_lanes), STREAMS if n_lanes > slots else 1)
 
@@ -713,12 +712,18 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
             arrays = (arrays_of[rows] if screen_rows == rows and screen_groups == groups else
                       _padded_arrays(screen_groups, members, screen_rows, problem.x, log_y_all, problem.weights))
             chunk = _chunk_size(len(screen_groups), n_starts, screen_rows, options["chunk"])
+            in_flight = None
             for lo in range(0, len(screen_groups), chunk):
                 positions = np.arange(lo, min(lo + chunk, len(screen_groups)))
                 batched = pad_batch(jax.tree.map(lambda a: a[positions], arrays), chunk)
-                screened = np.asarray(sharded_map(_screen_batched, batched, shared))
-                # Copies: a view would keep the whole chunk's array alive.
-                screened_of.update({screen_groups[pos]: screened[j].copy() for j, pos in enumerate(positions)})
+                # Each call is dispatched before the previous one's result is read, so the
+                # device never waits for this thread (which may wait for the compiling thread's
+                # Python, holding the interpreter lock).
+                screened = sharded_map(_screen_batched, batched, shared)
+                if in_flight is not None:
+                    screened_of.update(_rows_by_group(*in_flight))
+                in_flight = ([screen_groups[pos] for pos in positions], screened)
+            screened_of.update(_rows_by_group(*in_flight))
         report(f"{label}: {len(groups)} group(s) of <= {rows} rows: screened {n_starts} starts each in "
                f"{time.perf_counter() - clock:.2f} s")
     for position, (rows, groups) in enumerate(buckets.items()):
@@ -782,6 +787,13 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
         )
     fits = [SweepFit(labels[g], label, results[g]) for g in sorted(results)]
     return fits, skipped
+
+
+def _rows_by_group(groups, screened) -> dict:
+    """`{group: its row of screened}` for a screening call's groups (its first rows)."""
+    screened = np.asarray(screened)
+    # Copies: a view would keep the whole chunk's array alive.
+    return {g: screened[j].copy() for j, g in enumerate(groups)}
 
 
 class _AssemblyAhead:
