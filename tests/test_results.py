@@ -105,6 +105,30 @@ def test_fit_result_repr_shows_values(chinchilla_epoch_fit):
     assert "coefficient" in result.summary()
 
 
+def test_fit_results_built_on_the_host_equal_checked_construction(chinchilla_epoch_fit):
+    """`_assemble` builds `FitResult`s with `built_unchecked` (as equinox unflattens a
+    pytree, without the constructor's checks for common mistakes): field for field the
+    object `FitResult(...)` builds, defaults filled, and a missing or unknown field refused."""
+    import dataclasses
+
+    import jax
+
+    from scalinglaws.fit._result import FitResult, built_unchecked
+
+    fields = {f.name: getattr(chinchilla_epoch_fit, f.name) for f in dataclasses.fields(FitResult)}
+    checked, built = FitResult(**fields), built_unchecked(FitResult, **fields)
+    assert type(built) is FitResult
+    assert jax.tree.structure(built) == jax.tree.structure(checked)
+    assert all(a is b for a, b in zip(jax.tree.leaves(built), jax.tree.leaves(checked), strict=True))
+    assert repr(built) == repr(checked) and built.message == checked.message
+    defaults = {k: v for k, v in fields.items() if k not in ("n_groups", "data_fingerprint", "input_ranges")}
+    assert jax.tree.structure(built_unchecked(FitResult, **defaults)) == jax.tree.structure(FitResult(**defaults))
+    with pytest.raises(TypeError, match="field 'law' not given"):
+        built_unchecked(FitResult, **{k: v for k, v in fields.items() if k != "law"})
+    with pytest.raises(TypeError, match="no field"):
+        built_unchecked(FitResult, **fields, extra=1)
+
+
 def test_fit_result_stores_the_fitted_ranges(chinchilla_epoch_fit):
     runs = sl.load_runs("chinchilla", query="epoch_default_included == 1")
     assert chinchilla_epoch_fit.max_compute == float(np.max(runs["C"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -21,7 +22,7 @@ from ..progress import reporter
 from ._objective import LossKind, log_residuals, objective
 from ._parameterization import Parameterization, edge_bounds, free_element_names, make_parameterization
 from ._problem import prepare_problem
-from ._result import AGREEMENT_ATOL, AGREEMENT_RTOL, FitResult, input_ranges
+from ._result import AGREEMENT_ATOL, AGREEMENT_RTOL, FitResult, built_unchecked, input_ranges
 from ._starts import make_starts
 
 # Screening evaluates every start on every row. Above this many (start, row) pairs it maps
@@ -314,7 +315,9 @@ def _assemble(param, screened, chosen, u0, values, objs, results, steps, loss, d
     converged = xp.asarray(
         solver_ok & xp.isfinite(best_obj) & ((n_agree >= 2) | (n_distinct < 2)) & ~xp.any(at_edge)
     )
-    return FitResult(
+    # On the host, the fields are checked above and built directly (see `built_unchecked`).
+    build = FitResult if xp is jnp else functools.partial(built_unchecked, FitResult)
+    return build(
         law=law,
         objective=best_obj,
         converged=converged,
