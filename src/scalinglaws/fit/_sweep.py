@@ -362,7 +362,7 @@ def _idle_carry(shared, one_lane, slots: int):
 
 
 def _slot_count(n_lanes: int) -> int:
-    return padded_size(min(MAX_SLOTS, 1 << int(np.ceil(np.log2(max(n_lanes, 1))))))
+    return padded_size(min(MAX_SLOTS, _power_of_two(n_lanes)))
 
 
 class _PoolPrograms:
@@ -587,7 +587,7 @@ def _bucket(n: int) -> int:
         return MIN_BUCKET
     if n <= 64:
         return 64
-    step = (1 << int(np.ceil(np.log2(n)))) // 8
+    step = _power_of_two(n) // 8
     return -(-n // step) * step
 
 
@@ -605,7 +605,7 @@ def _chunk_size(n_groups: int, n_starts: int, rows: int, chunk: int | None) -> i
         chunk = max(1, CHUNK_BUDGET // max(1, n_starts * rows))
         chunk = 1 << int(np.floor(np.log2(min(chunk, MAX_CHUNK))))
     # Never a chunk much larger than the bucket (padding lanes cost as much as real ones).
-    return padded_size(max(1, min(chunk, 1 << int(np.ceil(np.log2(max(n_groups, 1)))))))
+    return padded_size(max(1, min(chunk, _power_of_two(n_groups))))
 
 
 def _fingerprint(columns: Mapping[str, np.ndarray]) -> str:
@@ -832,6 +832,7 @@ class _AssemblyAhead:
 
 
 def _power_of_two(n: int) -> int:
+    """The smallest power of two at least `n` (1 for `n <= 1`)."""
     return 1 << int(np.ceil(np.log2(max(n, 1))))
 
 
