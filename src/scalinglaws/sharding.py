@@ -38,7 +38,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 __all__ = [
-    "BATCH_AXIS", "batch_mesh", "device_count", "lower_batched", "pad_batch", "padded_size", "shard_batch", "sharded_map",
+    "BATCH_AXIS", "batch_mesh", "concat_batches", "device_count", "lower_batched", "pad_batch", "padded_size",
+    "shard_batch", "sharded_map",
 ]
 
 BATCH_AXIS = "batch"
@@ -84,6 +85,12 @@ def pad_batch(tree: _T, size: int) -> _T:
         return np.concatenate([leaf, np.repeat(leaf[:1], extra, axis=0)])
 
     return jax.tree.map(pad, tree)
+
+
+def concat_batches(trees) -> Any:
+    """Pytrees of one structure (batches of results, e.g. a computation's parts or rounds)
+    joined into one: every array leaf concatenated along its leading axis, as NumPy arrays."""
+    return jax.tree.map(lambda *leaves: np.concatenate(leaves), *trees)
 
 
 def shard_batch(tree: _T) -> _T:

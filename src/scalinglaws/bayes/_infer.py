@@ -45,6 +45,7 @@ from ..fit import FitResult, fit, make_parameterization, move_inside, prepare_pr
 from ..laws import AbstractLaw
 from ..precision import float64
 from ..progress import reporter
+from ..sharding import concat_batches
 from ._model import DEFAULT_DF, DEFAULT_NOISE_SCALE, RUN_OFFSETS, RUN_SCALE, Likelihood, law_density
 from ._posterior import Posterior, scale_coordinate
 from ._priors import describe_prior, resolve_priors
@@ -742,7 +743,7 @@ class NutsProgram:
         else:
             with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="scalinglaws-chains") as pool:
                 outs = list(pool.map(chain, range(self.chains)))
-        return jax.tree.map(lambda *parts: np.concatenate(parts), *outs)
+        return concat_batches(outs)
 
 
 CHAIN_METHODS = ("auto", "threads", "vectorized", "parallel", "sequential")

@@ -19,6 +19,7 @@ from ..errors import ConvergenceWarning
 from ..laws import AbstractLaw
 from ..precision import float64
 from ..progress import reporter
+from ..sharding import concat_batches
 from ._objective import LossKind, log_residuals, objective
 from ._parameterization import Parameterization, edge_bounds, free_element_names, make_parameterization
 from ._problem import prepare_problem
@@ -496,10 +497,7 @@ def fit(
         )
         if n_agree >= 2:
             break
-    values, objs, results, steps = (
-        jax.tree.map(lambda *leaves: np.concatenate([np.asarray(a) for a in leaves]), *[p[i] for p in pieces])
-        for i in range(4)
-    )
+    values, objs, results, steps = (concat_batches(p[i] for p in pieces) for i in range(4))
     result = _assemble(
         param, np.asarray(screened), np.concatenate([np.asarray(c) for c in chosen_all]),
         np.concatenate([np.asarray(u) for u in u0_all]), values, objs, results, steps,

@@ -41,7 +41,7 @@ from ..data import load_runs
 from ..errors import ConvergenceWarning, IdentifiabilityError, InputError
 from ..laws import AbstractLaw, get_law
 from ..precision import float64
-from ..sharding import device_count, lower_batched, pad_batch, padded_size, sharded_map
+from ..sharding import concat_batches, device_count, lower_batched, pad_batch, padded_size, sharded_map
 from ._fit import (
     _assemble, _preconditioner, _reporter, agreement, edge_limits, refined_laws, screen, select_batch, whitened_objective,
 )
@@ -463,11 +463,11 @@ def _refine_pool(programs: _PoolPrograms, arrays, lane_group, start, slots):
             first = lambda: later.extend(pool.submit(run, part, hand_over=hand_over) for part in parts[1:])  # noqa: E731
             streams = [run(parts[0], first, hand_over)]
             streams += [future.result() for future in later]
-    out = jax.tree.map(lambda *leaves: np.concatenate(leaves), *[stream[0] for stream in streams])
+    out = concat_batches(stream[0] for stream in streams)
     # The pools' last lanes, handed over, finish in one pool (see `HAND_OVER_PERCENT`).
     left = np.concatenate([part[stream[1]] for part, stream in zip(parts, streams, strict=True)])
     if left.size:
-        resume = jax.tree.map(lambda *leaves: np.concatenate(leaves), *[stream[2] for stream in streams])
+        resume = concat_batches(stream[2] for stream in streams)
         # Fewest steps taken first: lanes that wait for a slot are then the ones nearest
         # `max_steps` (or their end), which add the least to the last calls.
         order = np.argsort(resume["steps"], kind="stable")
@@ -767,8 +767,7 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     # lane's law, computed in one call (padded to a power of two: few compilations).
     bounds = assembly.bounds()
     # Per group, the refined (values, objectives, results, steps) of all its rounds.
-    refined_of = {g: tuple(jax.tree.map(lambda *a: np.concatenate(a), *[p[2][i] for p in rounds[g]]) for i in range(4))
-                  for g in members}
+    refined_of = {g: tuple(concat_batches(p[2][i] for p in rounds[g]) for i in range(4)) for g in members}
     laws = jax.tree.map(np.asarray, assembly.laws(np.concatenate([refined_of[g][0] for g in members])))
     first = dict(zip(members, np.cumsum([0] + [len(refined_of[g][0]) for g in members]), strict=False))
     results: dict[int, FitResult] = {}
