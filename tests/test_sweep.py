@@ -381,6 +381,17 @@ def test_lanes_beyond_one_pool_run_side_by_side_and_equal_separate_fits(many_gro
         assert int(grouped[name].n_agree) == int(alone.n_agree)
 
 
+def assert_same_lanes(first, second):
+    """Two sweeps whose lanes ran on different schedules: every lane took the same steps to
+    the same optimum, and every fit's verdict is the same."""
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a.result.refined_steps, b.result.refined_steps)
+        np.testing.assert_allclose(a.result.refined_objectives, b.result.refined_objectives, rtol=1e-12)
+        assert int(a.result.n_agree) == int(b.result.n_agree) and bool(a.result.converged) == bool(b.result.converged)
+        for key, value in a.result.coefficients.items():
+            np.testing.assert_allclose(value, b.result.coefficients[key], rtol=1e-10)
+
+
 def test_long_lanes_parked_behind_waiting_ones_resume_where_they_stopped(many_groups, monkeypatch):
     """A lane still running after `PARK_AFTER` steps, while lanes that have not started wait,
     goes to the back of the queue with its state and resumes from it: the same steps and
@@ -398,12 +409,7 @@ def test_long_lanes_parked_behind_waiting_ones_resume_where_they_stopped(many_gr
     monkeypatch.setattr(sweep_module, "PARK_AFTER", 32)
     parked = sweep("power-n", data, by="family", starts=60)
     assert len(calls) != n_unparked  # the schedule changed...
-    for a, b in zip(unparked, parked, strict=True):  # ...the lanes did not
-        np.testing.assert_array_equal(a.result.refined_steps, b.result.refined_steps)
-        np.testing.assert_allclose(a.result.refined_objectives, b.result.refined_objectives, rtol=1e-12)
-        assert int(a.result.n_agree) == int(b.result.n_agree) and bool(a.result.converged) == bool(b.result.converged)
-        for key, value in a.result.coefficients.items():
-            np.testing.assert_allclose(value, b.result.coefficients[key], rtol=1e-10)
+    assert_same_lanes(unparked, parked)  # ...the lanes did not
 
 
 def test_pools_hand_their_last_lanes_to_one_pool_that_finishes_them(many_groups, monkeypatch):
@@ -427,12 +433,7 @@ def test_pools_hand_their_last_lanes_to_one_pool_that_finishes_them(many_groups,
     handed = sweep("power-n", data, by="family", starts=60)
     tail = [n for n, resumed in streams if resumed]
     assert tail and tail[0] > 512  # round 1's tail: more lanes than slots
-    for a, b in zip(own, handed, strict=True):
-        np.testing.assert_array_equal(a.result.refined_steps, b.result.refined_steps)
-        np.testing.assert_allclose(a.result.refined_objectives, b.result.refined_objectives, rtol=1e-12)
-        assert int(a.result.n_agree) == int(b.result.n_agree) and bool(a.result.converged) == bool(b.result.converged)
-        for key, value in a.result.coefficients.items():
-            np.testing.assert_allclose(value, b.result.coefficients[key], rtol=1e-10)
+    assert_same_lanes(own, handed)
 
 
 def test_pools_side_by_side_give_the_results_of_one_after_another(many_groups, monkeypatch):
