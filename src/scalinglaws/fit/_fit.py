@@ -164,7 +164,9 @@ def select_batch(screened: np.ndarray, n_refine: int, offset: int = 0) -> np.nda
     `offset + n_refine`-th value and sorting only the starts at or below it takes 0.02 s.
     Every start tied with that value is kept, in index order, so ties are broken as the
     stable sort breaks them."""
-    values = np.where(np.isnan(screened), np.inf, np.asarray(screened, dtype=np.float64))
+    values = np.asarray(screened, dtype=np.float64)
+    if np.isnan(values).any():  # else no copy (`np.partition` below copies anyway)
+        values = np.where(np.isnan(values), np.inf, values)
     need = offset + n_refine
     if need > values.shape[1]:
         raise ValueError(f"select_batch: offset + n_refine = {need} but only {values.shape[1]} starts.")

@@ -687,6 +687,7 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     # Per group, the pieces of every round, as in `fit`: (chosen, u0, (values, objs, results, steps)).
     rounds: dict[int, list] = {g: [] for g in members}
     screened_of: dict[int, np.ndarray] = {}
+    first_chosen: dict[int, np.ndarray] = {}  # each group's starts for round 1
     buckets: dict[int, list[int]] = {}
     for g, idx in members.items():
         buckets.setdefault(_bucket(idx.size), []).append(g)
@@ -721,9 +722,9 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
                 # Python, holding the interpreter lock).
                 screened = sharded_map(_screen_batched, batched, shared)
                 if in_flight is not None:
-                    screened_of.update(_rows_by_group(*in_flight))
+                    _take_screened(*in_flight, k, screened_of, first_chosen)
                 in_flight = ([screen_groups[pos] for pos in positions], screened)
-            screened_of.update(_rows_by_group(*in_flight))
+            _take_screened(*in_flight, k, screened_of, first_chosen)
         report(f"{label}: {len(groups)} group(s) of <= {rows} rows: screened {n_starts} starts each in "
                f"{time.perf_counter() - clock:.2f} s")
     for position, (rows, groups) in enumerate(buckets.items()):
@@ -736,7 +737,8 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
             if offset >= n_starts or not pending:
                 break
             k_round = min(k, n_starts - offset)
-            chosen = select_batch(np.stack([screened_of[groups[pos]] for pos in pending]), k_round, offset)
+            chosen = (np.stack([first_chosen[groups[pos]] for pos in pending]) if round_ == 0 else
+                      select_batch(np.stack([screened_of[groups[pos]] for pos in pending]), k_round, offset))
             chosen_of = dict(zip(pending, chosen, strict=True))
             clock_refine = time.perf_counter()
             lane_group = np.repeat(np.asarray(pending), k_round)
@@ -788,11 +790,20 @@ def _fit_law_groups(template, runs, codes, labels, *, by, options, report) -> tu
     return fits, skipped
 
 
-def _rows_by_group(groups, screened) -> dict:
-    """`{group: its row of screened}` for a screening call's groups (its first rows)."""
-    screened = np.asarray(screened)
-    # Copies: a view would keep the whole chunk's array alive.
-    return {g: screened[j].copy() for j, g in enumerate(groups)}
+def _take_screened(groups, screened, n_refine, screened_of, first_chosen) -> None:
+    """Store a screening call's rows (its first rows are `groups`'): each group's row of
+    screened objectives in `screened_of` and its first round's `n_refine` starts
+    (`select_batch`) in `first_chosen`.
+
+    Why here, call by call: the ranking then runs while the next screening call computes,
+    not after the last one, when refinement may wait for it (1,000 groups x 4,500 starts:
+    0.15-0.17 s on one core; often the first BFGS pool is still compiling then, and
+    whole-process times moved within noise). The rows are views of the call's output, as a
+    separate `fit`'s are, not copies: copying them took 0.1 s of page faults (1,000 rows of
+    36 kB), and a call's output is a few groups' rows (`CHUNK_BUDGET`)."""
+    screened = np.asarray(screened)[: len(groups)]
+    screened_of.update(zip(groups, screened))
+    first_chosen.update(zip(groups, select_batch(screened, n_refine)))
 
 
 class _AssemblyAhead:
