@@ -31,11 +31,12 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from .compile_options import jit
 
 __all__ = [
     "BATCH_AXIS", "batch_mesh", "concat_batches", "device_count", "lower_batched", "pad_batch", "padded_size",
@@ -105,7 +106,7 @@ def shard_batch(tree: _T) -> _T:
     return jax.tree.map(lambda leaf: jax.device_put(leaf, sharding), tree)
 
 
-@eqx.filter_jit
+@jit  # with the package's compile options (see `scalinglaws.compile_options`)
 def _run(fn, batched, shared):
     out = fn(batched, shared)
     mesh = batch_mesh()

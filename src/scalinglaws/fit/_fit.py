@@ -8,13 +8,13 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 from jaxtyping import Array
 
+from ..compile_options import jit
 from ..errors import ConvergenceWarning
 from ..laws import AbstractLaw
 from ..precision import float64
@@ -352,7 +352,7 @@ def edge_limits(param: Parameterization) -> tuple[np.ndarray, np.ndarray, np.nda
     return *edge_bounds(param), np.asarray(free_element_names(param), dtype=object)
 
 
-@eqx.filter_jit
+@jit
 def refined_laws(param: Parameterization, values: Array) -> AbstractLaw:
     """The law at every row of `values` (unconstrained), batched: what `_assemble` takes on
     the host. One small program per number of rows."""
@@ -361,7 +361,7 @@ def refined_laws(param: Parameterization, values: Array) -> AbstractLaw:
 
 # One compiled call per round: eager JAX operations between stages would each compile a
 # small kernel, which on CPU costs more than the whole refinement.
-_round_jit = eqx.filter_jit(_screen_and_refine)
+_round_jit = jit(_screen_and_refine)  # with the package's compile options
 
 
 @float64
