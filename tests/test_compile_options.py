@@ -57,3 +57,32 @@ def test_the_options_reach_the_compiler(monkeypatch):
     assert wrapped.__name__ == "double"
     with pytest.raises(Exception, match="xla_no_such_option_here"):
         wrapped.lower(x).compile()
+
+
+def test_the_fitting_programs_use_the_options():
+    from scalinglaws import sharding
+    from scalinglaws.fit import _fit
+
+    for program in (sharding._run, _fit._round_jit, _fit.refined_laws):
+        assert isinstance(program, compile_options.jit)
+
+
+@pytest.mark.parametrize("options", [None, {"xla_cpu_prefer_vector_width": 512}])
+def test_called_while_tracing_it_compiles_with_the_enclosing_program(monkeypatch, options):
+    """JAX accepts compile options only on the outermost `jax.jit`: inside a user's `jit`
+    (or `vmap`, `grad`), the wrapped function is part of that program, as a nested
+    `eqx.filter_jit` is, and gives the same values as a top-level call."""
+    monkeypatch.setattr(compile_options, "compiler_options", lambda: options)
+    from scalinglaws.sharding import sharded_map
+
+    def scaled(batched, shared):
+        return batched * shared
+
+    wrapped = compile_options.jit(lambda x: jnp.sin(x) * 2.0)
+    x = jnp.linspace(0.0, 1.0, 8)
+    top = np.asarray(wrapped(x))
+    np.testing.assert_array_equal(jax.jit(lambda v: wrapped(v))(x), top)
+    np.testing.assert_array_equal(jax.jit(lambda: wrapped(np.linspace(0.0, 1.0, 8)))(), top)  # concrete argument
+    np.testing.assert_array_equal(jax.vmap(wrapped)(x[:, None])[:, 0], top)
+    np.testing.assert_allclose(jax.grad(lambda v: wrapped(v).sum())(x), 2.0 * np.cos(np.asarray(x)))
+    np.testing.assert_array_equal(jax.jit(lambda v: sharded_map(scaled, v, 3.0))(x), 3.0 * np.asarray(x))

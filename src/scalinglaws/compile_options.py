@@ -15,13 +15,19 @@ Where the options apply: only on the CPU backend, and only where the host CPU re
 AVX-512 (`avx512f` in Linux's `/proc/cpuinfo`, read as text); elsewhere XLA's defaults.
 They apply to the programs that fit: `fit`'s rounds and the laws it assembles from, and
 everything [`scalinglaws.sharding.sharded_map`][] runs (a sweep's screening and BFGS pools,
-bootstrap replicates). As with any change of XLA's code generation, results move in the last
-bits (a sum's order of additions follows the vector width). One kind of program is always
-compiled with the same options, so the package's bit-identities (side-by-side pools against
-one pool, 4 devices against 1) still hold.
+bootstrap replicates, and `infer`'s chains when they are split across several devices;
+with one device `infer` compiles its own programs, with XLA's defaults: measured, 512-bit
+vectors did not make its sampler faster). As with any change of XLA's code generation,
+results move in the last bits (a sum's order of additions follows the vector width). A
+program compiled ahead (`lower_batched`) and the same program compiled at the call get the
+same options, so the bit-identities the tests check (side-by-side pools against one pool,
+a sweep and a bootstrap on 4 devices against 1) still hold.
 
 Nothing global changes: the options go to `jax.jit` for these programs only (`XLA_FLAGS`
-and JAX's configuration are left alone).
+and JAX's configuration are left alone). Called while another function is being traced
+(inside a user's `jax.jit`, say), these functions compile with the enclosing program, as
+`eqx.filter_jit` does (JAX accepts compile options only on the outermost `jax.jit`); and
+with a JAX whose `jax.jit` takes no `compiler_options`, with XLA's defaults.
 """
 
 from __future__ import annotations
@@ -65,12 +71,16 @@ def compiler_options() -> dict[str, Any] | None:
 
 class jit:  # noqa: N801 (used like a decorator)
     """`eqx.filter_jit(fun, compiler_options=compiler_options())`, built at the first call
-    or `lower` (see [`compiler_options`][]). Calling it, or `.lower(...)`, is as with
-    `eqx.filter_jit`."""
+    or `lower` (see [`compiler_options`][]). Calling it, or its `.lower(...)`, is as calling
+    `eqx.filter_jit(fun)`, or its `.lower(...)`, with these options, except while another
+    function is being traced: the call is then part of that function's program, as a nested
+    `eqx.filter_jit` is, and the options are those of the outermost compilation. (Not a
+    method decorator, nor a pytree.)"""
 
     def __init__(self, fun: Callable):
         self._fun = fun
         self._jitted = None
+        self._nested = eqx.filter_jit(fun)  # for calls while tracing: no options allowed there
         self._lock = threading.Lock()  # a sweep's pools may make the first call side by side
         functools.update_wrapper(self, fun)
 
@@ -78,11 +88,33 @@ class jit:  # noqa: N801 (used like a decorator)
         if self._jitted is None:
             with self._lock:
                 if self._jitted is None:
-                    self._jitted = eqx.filter_jit(self._fun, compiler_options=compiler_options())
+                    self._jitted = _with_options(self._fun, compiler_options())
         return self._jitted
 
     def __call__(self, *args, **kwargs):
+        if _tracing(args, kwargs):
+            return self._nested(*args, **kwargs)
         return self._built()(*args, **kwargs)
 
     def lower(self, *args, **kwargs):
         return self._built().lower(*args, **kwargs)
+
+
+def _with_options(fun: Callable, options: dict[str, Any] | None):
+    if options is None:
+        return eqx.filter_jit(fun)
+    try:
+        return eqx.filter_jit(fun, compiler_options=options)
+    except TypeError:  # a JAX before `jax.jit(..., compiler_options=...)`: its defaults
+        return eqx.filter_jit(fun)
+
+
+def _tracing(args, kwargs) -> bool:
+    """Whether this call happens while a function is being traced (`jax.jit`, `vmap`,
+    `grad`, `eval_shape`, ...): JAX's trace state, or, where a JAX does not expose it, a
+    traced argument."""
+    try:
+        from jax._src.core import trace_state_clean
+    except ImportError:  # pragma: no cover (another JAX: the arguments decide)
+        return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kwargs)))
+    return not trace_state_clean()

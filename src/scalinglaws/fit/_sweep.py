@@ -800,7 +800,9 @@ def _take_screened(groups, screened, n_refine, screened_of, first_chosen) -> Non
     0.15-0.17 s on one core; often the first BFGS pool is still compiling then, and
     whole-process times moved within noise). The rows are views of the call's output, as a
     separate `fit`'s are, not copies: copying them took 0.1 s of page faults (1,000 rows of
-    36 kB), and a call's output is a few groups' rows (`CHUNK_BUDGET`)."""
+    36 kB). A kept result therefore keeps its call's whole output alive: one chunk of
+    groups (`_chunk_size`: at most `MAX_CHUNK`, and about `CHUNK_BUDGET` / rows floats in
+    all; 8 groups for 4,500 starts on 48 rows)."""
     screened = np.asarray(screened)[: len(groups)]
     screened_of.update(zip(groups, screened))
     first_chosen.update(zip(groups, select_batch(screened, n_refine)))
