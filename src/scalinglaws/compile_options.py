@@ -80,7 +80,8 @@ class jit:  # noqa: N801 (used like a decorator)
     def __init__(self, fun: Callable):
         self._fun = fun
         self._jitted = None
-        self._nested = eqx.filter_jit(fun)  # for calls while tracing: no options allowed there
+        # Without options: for calls while tracing (no options allowed there), and where none apply.
+        self._nested = eqx.filter_jit(fun)
         self._lock = threading.Lock()  # a sweep's pools may make the first call side by side
         functools.update_wrapper(self, fun)
 
@@ -88,7 +89,7 @@ class jit:  # noqa: N801 (used like a decorator)
         if self._jitted is None:
             with self._lock:
                 if self._jitted is None:
-                    self._jitted = _with_options(self._fun, compiler_options())
+                    self._jitted = _with_options(self._fun, compiler_options(), self._nested)
         return self._jitted
 
     def __call__(self, *args, **kwargs):
@@ -100,13 +101,15 @@ class jit:  # noqa: N801 (used like a decorator)
         return self._built().lower(*args, **kwargs)
 
 
-def _with_options(fun: Callable, options: dict[str, Any] | None):
+def _with_options(fun: Callable, options: dict[str, Any] | None, plain):
+    """`eqx.filter_jit(fun)` with `options`, or `plain` (that without options) where there
+    are none or this JAX's `jax.jit` takes none."""
     if options is None:
-        return eqx.filter_jit(fun)
+        return plain
     try:
         return eqx.filter_jit(fun, compiler_options=options)
     except TypeError:  # a JAX before `jax.jit(..., compiler_options=...)`: its defaults
-        return eqx.filter_jit(fun)
+        return plain
 
 
 def _tracing(args, kwargs) -> bool:

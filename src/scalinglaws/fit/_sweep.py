@@ -440,8 +440,7 @@ def _refine_pool(programs: _PoolPrograms, arrays, lane_group, start, slots):
     for lo in range(0, n_lanes, slots):
         idx = np.minimum(np.arange(lo, lo + slots), n_lanes - 1)
         batches.append(programs.starts({"start": {n: v[idx] for n, v in start.items()}, **take(lane_group[idx])}))
-    y0 = np.concatenate([np.asarray(y0_batch) for y0_batch, _ in batches])[:n_lanes]
-    p = np.concatenate([np.asarray(p_batch) for _, p_batch in batches])[:n_lanes]
+    y0, p = (joined[:n_lanes] for joined in concat_batches(batches))
 
     parts = np.array_split(np.arange(n_lanes), STREAMS if n_lanes > slots else 1)
 
